@@ -1,0 +1,21 @@
+"""gradzoo's model zoo: paired architectures that suffer vanishing or exploding
+gradients (baselines) and the same tasks with a known fix (mitigated).
+
+```python
+import zoo
+zoo.list_models(family="mlp")            # ['mlp_sigmoid_deep', 'mlp_he_relu_bn', ...]
+zoo.pairs()                              # [('mlp_sigmoid_deep', 'mlp_he_relu_bn'), ...]
+model = zoo.build("resnet_56_1d", (40, 1), 10)
+optimizer = zoo.make_optimizer(zoo.get_spec("rnn_lstm").optimizer)
+```
+"""
+
+from zoo.registry import ModelSpec, build, get_spec, list_models, pairs, register
+from zoo.components import make_optimizer
+
+# Importing the family modules registers their models.
+from zoo import mlp as _mlp  # noqa: F401,E402
+from zoo import cnn as _cnn  # noqa: F401,E402
+from zoo import rnn as _rnn  # noqa: F401,E402
+
+__all__ = ["ModelSpec", "build", "get_spec", "list_models", "pairs", "register", "make_optimizer"]
