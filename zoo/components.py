@@ -97,7 +97,9 @@ def make_optimizer(settings: dict):
     Args:
         settings: `{"name": "adam", "learning_rate": 1e-3, "clipnorm": 1.0, ...}`;
             every key but `name` is passed to the optimizer's constructor, and
-            `None` values are dropped.
+            `None` values are dropped. `learning_rate` may also be a step
+            schedule, `{"boundaries": [32000, 48000], "values": [0.1, 0.01, 0.001]}`
+            (learning rate per optimizer step, as in He et al. 2016).
 
     Returns:
         A new `keras.optimizers.Optimizer`.
@@ -106,6 +108,16 @@ def make_optimizer(settings: dict):
     name = settings.pop("name", "adam")
     check_choice("optimizer", name, OPTIMIZERS)
     kwargs = {k: v for k, v in settings.items() if v is not None}
+    lr = kwargs.get("learning_rate")
+    if isinstance(lr, dict):
+        if set(lr) != {"boundaries", "values"} or len(lr["values"]) != len(lr["boundaries"]) + 1:
+            raise ValueError(
+                "A `learning_rate` schedule needs `boundaries` (steps) and one more `values` than boundaries. "
+                f"Received: learning_rate={lr}"
+            )
+        kwargs["learning_rate"] = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [int(b) for b in lr["boundaries"]], [float(v) for v in lr["values"]]
+        )
     cls = {
         "adam": keras.optimizers.Adam,
         "sgd": keras.optimizers.SGD,

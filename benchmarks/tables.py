@@ -1,0 +1,215 @@
+"""Records -> tidy pandas tables -> CSV and Markdown.
+
+`write_tables(out_dir)` reads every record under `out_dir/records/` and writes
+`convergence.csv` (one row per run), `gradients.csv` (one row per run, epoch and
+layer), and `comparison.csv` / `comparison.md` (each baseline beside its
+mitigated partner, mean ± std over seeds, the difference and the verdicts).
+Nothing here is typed by hand: rerun it and the tables follow the records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks import verdicts
+from benchmarks.records import load_records
+
+CONVERGENCE_COLUMNS = [
+    "suite", "group", "sweep", "pair", "model", "role", "dataset", "seed", "epochs", "epochs_run",
+    "final_train_loss", "final_val_loss", "metric_name", "metric_mode", "chance", "target",
+    "final_val_metric", "best_val_metric", "test_metric", "steps_to_target", "epochs_to_target",
+    "seconds_to_target", "diverged", "diverged_step", "verdict", "grad_ratio_first_last",
+    "max_global_grad_norm", "clip_rate", "train_s", "setup_s", "samples_per_s", "num_params", "run_id",
+]
+
+
+def _sweep_label(sweep: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(sweep.items()))
+
+
+def pair_of(record: dict) -> str:
+    """The baseline a record is compared against (its own name for a baseline)."""
+    model = record["model"]
+    return model["name"] if model["role"] == "baseline" else model["baseline"]
+
+
+def convergence_table(records):
+    """One row per run: the columns of `CONVERGENCE_COLUMNS` plus one per swept key."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        c, s, d = r["config"], r["summary"], r["dataset"]
+        row = {
+            "suite": c["suite"],
+            "group": c["group"],
+            "sweep": _sweep_label(c["sweep"]),
+            "pair": pair_of(r),
+            "model": c["model"],
+            "role": r["model"]["role"],
+            "dataset": c["dataset"],
+            "seed": c["seed"],
+            "epochs": c["epochs"],
+            "epochs_run": s["epochs_run"],
+            "final_train_loss": s["final_train_loss"],
+            "final_val_loss": s["final_val_loss"],
+            "metric_name": d["metric"],
+            "metric_mode": d["metric_mode"],
+            "chance": d["chance"],
+            "target": d["target"],
+            "final_val_metric": s["final_val_metric"],
+            "best_val_metric": s["best_val_metric"],
+            "test_metric": s["test_metric"],
+            "steps_to_target": s["steps_to_target"],
+            "epochs_to_target": s["epochs_to_target"],
+            "seconds_to_target": s["seconds_to_target"],
+            "diverged": r["diverged"],
+            "diverged_step": r["diverged_step"],
+            "verdict": verdicts.verdict(r),
+            "grad_ratio_first_last": verdicts.first_last_ratio(r),
+            "max_global_grad_norm": verdicts.max_global_norm(r),
+            "clip_rate": verdicts.clip_rate(r),
+            "train_s": s["train_s"],
+            "setup_s": s["setup_s"],
+            "samples_per_s": s["samples_per_s"],
+            "num_params": s["num_params"],
+            "run_id": r["run_id"],
+        }
+        for key, value in c["sweep"].items():
+            row[key] = value
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return pd.DataFrame(columns=CONVERGENCE_COLUMNS)
+    extra = [k for k in table.columns if k not in CONVERGENCE_COLUMNS]
+    return table[CONVERGENCE_COLUMNS + extra]
+
+
+def gradients_table(records):
+    """Tidy per-epoch gradient norms: one row per run, epoch and layer."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        g = r.get("gradients")
+        if not g:
+            continue
+        c = r["config"]
+        for e, (mins, means, maxs) in enumerate(zip(g["epoch"]["min"], g["epoch"]["mean"], g["epoch"]["max"]), start=1):
+            for layer, lo, mean, hi in zip(g["layers"], mins, means, maxs):
+                rows.append({
+                    "run_id": r["run_id"], "suite": c["suite"], "group": c["group"], "sweep": _sweep_label(c["sweep"]),
+                    "model": c["model"], "role": r["model"]["role"], "seed": c["seed"], "epoch": e,
+                    "layer": layer["name"], "depth_index": layer["depth_index"], "kind": layer["kind"],
+                    "grad_norm_min": lo, "grad_norm_mean": mean, "grad_norm_max": hi,
+                })
+    columns = ["run_id", "suite", "group", "sweep", "model", "role", "seed", "epoch", "layer", "depth_index", "kind",
+               "grad_norm_min", "grad_norm_mean", "grad_norm_max"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+_COMPARED = ["best_val_metric", "final_val_metric", "steps_to_target", "grad_ratio_first_last", "train_s"]
+
+
+def _majority(values):
+    values = [v for v in values if v]
+    return max(set(values), key=values.count) if values else None
+
+
+def comparison_table(convergence):
+    """Each baseline beside each mitigated partner run in the same group and sweep point."""
+    import pandas as pd
+
+    rows = []
+    if convergence.empty:
+        return pd.DataFrame()
+    keys = ["suite", "group", "sweep", "dataset"]
+    for (suite, group, sweep, dataset), runs in convergence.groupby(keys, sort=False, dropna=False):
+        for baseline in runs.loc[runs.role == "baseline", "model"].unique():
+            base = runs[runs.model == baseline]
+            for mitigated in runs.loc[(runs.role == "mitigated") & (runs.pair == baseline), "model"].unique():
+                mit = runs[runs.model == mitigated]
+                row = {
+                    "suite": suite, "group": group, "sweep": sweep, "dataset": dataset,
+                    "baseline": baseline, "mitigated": mitigated,
+                    "metric_name": base.metric_name.iloc[0], "metric_mode": base.metric_mode.iloc[0],
+                    "chance": base.chance.iloc[0], "target": base.target.iloc[0],
+                    "seeds": int(min(len(base), len(mit))),
+                }
+                for col in _COMPARED:
+                    b = pd.to_numeric(base[col], errors="coerce")
+                    m = pd.to_numeric(mit[col], errors="coerce")
+                    row[f"baseline_{col}_mean"], row[f"baseline_{col}_std"] = b.mean(), b.std(ddof=0)
+                    row[f"mitigated_{col}_mean"], row[f"mitigated_{col}_std"] = m.mean(), m.std(ddof=0)
+                    row[f"{col}_diff"] = m.mean() - b.mean()
+                row["baseline_reached_target"] = f"{int(base.steps_to_target.notna().sum())}/{len(base)}"
+                row["mitigated_reached_target"] = f"{int(mit.steps_to_target.notna().sum())}/{len(mit)}"
+                row["baseline_diverged"] = f"{int(base.diverged.sum())}/{len(base)}"
+                row["mitigated_diverged"] = f"{int(mit.diverged.sum())}/{len(mit)}"
+                row["baseline_verdict"] = _majority(list(base.verdict))
+                row["mitigated_verdict"] = _majority(list(mit.verdict))
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(value, digits=3):
+    if value is None or value != value:  # None or NaN
+        return "–"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e4):
+            return f"{value:.1e}"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _pm(mean, std):
+    if mean != mean:
+        return "–"
+    return f"{_fmt(mean)} ± {_fmt(std)}"
+
+
+def comparison_markdown(comparison) -> str:
+    """The comparison as a Markdown table (mean ± std over seeds)."""
+    header = ["suite", "group", "sweep", "dataset", "metric", "baseline", "mitigated", "seeds",
+              "best val (baseline)", "best val (mitigated)", "diff", "reached target",
+              "grad ratio first/last", "verdicts"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in comparison.iterrows():
+        metric = f"{r.metric_name} ({'higher' if r.metric_mode == 'max' else 'lower'} is better; chance {_fmt(r.chance)}, target {_fmt(r.target)})"
+        cells = [
+            r.suite, r.group, r.sweep or "–", r.dataset, metric, f"`{r.baseline}`", f"`{r.mitigated}`", str(r.seeds),
+            _pm(r.baseline_best_val_metric_mean, r.baseline_best_val_metric_std),
+            _pm(r.mitigated_best_val_metric_mean, r.mitigated_best_val_metric_std),
+            _fmt(r.best_val_metric_diff),
+            f"{r.baseline_reached_target} vs {r.mitigated_reached_target}",
+            f"{_fmt(r.baseline_grad_ratio_first_last_mean)} vs {_fmt(r.mitigated_grad_ratio_first_last_mean)}",
+            f"{r.baseline_verdict} vs {r.mitigated_verdict}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(out_dir) -> dict:
+    """Regenerates every table of `out_dir` from its records; returns the paths."""
+    out_dir = Path(out_dir)
+    records = load_records(out_dir)
+    convergence = convergence_table(records)
+    gradients = gradients_table(records)
+    comparison = comparison_table(convergence)
+    paths = {
+        "convergence": out_dir / "convergence.csv",
+        "gradients": out_dir / "gradients.csv",
+        "comparison_csv": out_dir / "comparison.csv",
+        "comparison_md": out_dir / "comparison.md",
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    convergence.to_csv(paths["convergence"], index=False)
+    gradients.to_csv(paths["gradients"], index=False)
+    comparison.to_csv(paths["comparison_csv"], index=False)
+    text = "# Comparison: each baseline beside its mitigated partner\n\n"
+    text += "Generated from the run records by `gradzoo run` / `gradzoo report`; mean ± std over seeds.\n"
+    text += (f"Verdicts: vanishing if the first weight layer's gradient is below {verdicts.VANISHING_RATIO:g} of the "
+             f"last's over epoch 1; exploding if a raw global gradient norm exceeds {verdicts.EXPLODING_NORM:g} "
+             "or the run diverged; else healthy.\n\n")
+    paths["comparison_md"].write_text(text + (comparison_markdown(comparison) if not comparison.empty else "No pair has records yet.\n"))
+    return paths
