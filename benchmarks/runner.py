@@ -267,6 +267,7 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None) -> dict:
     import zoo
     from benchmarks.data import load_dataset
     from benchmarks.recorder import GradientRecorder
+    from benchmarks.temporal import TemporalProbe
 
     progress = progress or (lambda kind, value: None)
     t_setup = time.perf_counter()
@@ -284,11 +285,15 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None) -> dict:
     progress("batches", steps_per_epoch)
     convergence = _convergence_callback(dataset, lambda i: progress("batch", i))
     callbacks = [convergence, keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: progress("epoch", e))]
-    recorder = None
+    recorder = temporal = None
     if spec.record_gradients:
         probe = dataset.train[0][:PROBE_EXAMPLES] if isinstance(dataset.train, tuple) else None
         recorder = GradientRecorder(first_steps=spec.grad_first_steps, stride=spec.grad_stride, probe_x=probe)
         callbacks.insert(0, recorder)
+        # For recurrent nets the gradient vanishes through time, not through layers.
+        if probe is not None and zoo.get_spec(spec.model).family == "rnn" and dataset.input_dtype == "float32":
+            temporal = TemporalProbe(probe, dataset.train[1][:PROBE_EXAMPLES], dataset.make_loss())
+            callbacks.append(temporal)
     setup_s = time.perf_counter() - t_setup
 
     t_fit = time.perf_counter()
@@ -353,6 +358,7 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None) -> dict:
         "history": h,
         "summary": summary,
         "gradients": grads,
+        "temporal": temporal.summary() if temporal is not None else None,
     }
 
 

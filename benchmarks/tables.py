@@ -19,7 +19,7 @@ CONVERGENCE_COLUMNS = [
     "final_train_loss", "final_val_loss", "metric_name", "metric_mode", "chance", "target",
     "final_val_metric", "best_val_metric", "test_metric", "steps_to_target", "epochs_to_target",
     "seconds_to_target", "diverged", "diverged_step", "verdict", "grad_ratio_first_last",
-    "max_global_grad_norm", "clip_rate", "train_s", "setup_s", "samples_per_s", "num_params", "run_id",
+    "temporal_ratio_early_late", "max_global_grad_norm", "clip_rate", "train_s", "setup_s", "samples_per_s", "num_params", "run_id",
 ]
 
 
@@ -67,6 +67,7 @@ def convergence_table(records):
             "diverged_step": r["diverged_step"],
             "verdict": verdicts.verdict(r),
             "grad_ratio_first_last": verdicts.first_last_ratio(r),
+            "temporal_ratio_early_late": verdicts.temporal_ratio(r),
             "max_global_grad_norm": verdicts.max_global_norm(r),
             "clip_rate": verdicts.clip_rate(r),
             "train_s": s["train_s"],
@@ -108,7 +109,8 @@ def gradients_table(records):
     return pd.DataFrame(rows, columns=columns)
 
 
-_COMPARED = ["best_val_metric", "final_val_metric", "steps_to_target", "grad_ratio_first_last", "train_s"]
+_COMPARED = ["best_val_metric", "final_val_metric", "steps_to_target", "grad_ratio_first_last",
+             "temporal_ratio_early_late", "train_s"]
 
 
 def _majority(values):
@@ -172,7 +174,7 @@ def comparison_markdown(comparison) -> str:
     """The comparison as a Markdown table (mean ± std over seeds)."""
     header = ["suite", "group", "sweep", "dataset", "metric", "baseline", "mitigated", "seeds",
               "best val (baseline)", "best val (mitigated)", "diff", "reached target",
-              "grad ratio first/last", "verdicts"]
+              "grad ratio first/last layer", "grad ratio early/late steps", "verdicts"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in comparison.iterrows():
         metric = f"{r.metric_name} ({'higher' if r.metric_mode == 'max' else 'lower'} is better; chance {_fmt(r.chance)}, target {_fmt(r.target)})"
@@ -183,6 +185,7 @@ def comparison_markdown(comparison) -> str:
             _fmt(r.best_val_metric_diff),
             f"{r.baseline_reached_target} vs {r.mitigated_reached_target}",
             f"{_fmt(r.baseline_grad_ratio_first_last_mean)} vs {_fmt(r.mitigated_grad_ratio_first_last_mean)}",
+            f"{_fmt(r.baseline_temporal_ratio_early_late_mean)} vs {_fmt(r.mitigated_temporal_ratio_early_late_mean)}",
             f"{r.baseline_verdict} vs {r.mitigated_verdict}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -209,7 +212,8 @@ def write_tables(out_dir) -> dict:
     text = "# Comparison: each baseline beside its mitigated partner\n\n"
     text += "Generated from the run records by `gradzoo run` / `gradzoo report`; mean ± std over seeds.\n"
     text += (f"Verdicts: vanishing if the first weight layer's gradient is below {verdicts.VANISHING_RATIO:g} of the "
-             f"last's over epoch 1; exploding if a raw global gradient norm exceeds {verdicts.EXPLODING_NORM:g} "
-             "or the run diverged; else healthy.\n\n")
+             "last's over epoch 1 (for recurrent nets: if the gradient reaching the first 10% of input steps is below "
+             f"{verdicts.VANISHING_RATIO:g} of that reaching the last 10%, at the end of training); exploding if a raw "
+             f"global gradient norm exceeds {verdicts.EXPLODING_NORM:g} or the run diverged; else healthy.\n\n")
     paths["comparison_md"].write_text(text + (comparison_markdown(comparison) if not comparison.empty else "No pair has records yet.\n"))
     return paths

@@ -15,6 +15,15 @@ below its last layer's, while He + ReLU + BatchNorm keeps them within 10^1.
 
 Normalization layers (BatchNorm/LayerNorm scale and offset) are left out of
 the ratio: it compares weight layers, first (nearest the input) to last (the head).
+
+For recurrent nets the gradient vanishes through time rather than through
+layers, so where a record has a gradient-through-time profile
+(`benchmarks.temporal`) the **vanishing** test uses it instead: the loss's
+gradient reaching the first 10% of input steps is below `VANISHING_RATIO` times
+the one reaching the last 10%, at the end of training. (At initialization even
+an LSTM's profile decays, since its forget gate starts near sigmoid(1); what a
+gated cell changes is that training can open that path, so the end of training
+is what tells the two apart.)
 """
 
 from __future__ import annotations
@@ -41,6 +50,14 @@ def first_last_ratio(record: dict, epoch: int = 0) -> float | None:
     return first / last
 
 
+def temporal_ratio(record: dict) -> float | None:
+    """Early/late gradient-through-time ratio at the end of training, if measured."""
+    temporal = record.get("temporal")
+    if not temporal or not temporal.get("early_late_ratio"):
+        return None
+    return temporal["early_late_ratio"][-1]
+
+
 def max_global_norm(record: dict) -> float | None:
     grads = record.get("gradients")
     if not grads or not grads["epoch"]["global_pre_max"]:
@@ -64,7 +81,9 @@ def verdict(record: dict) -> str:
     if not record.get("gradients"):
         return "unknown"
     peak = max_global_norm(record)
-    ratio = first_last_ratio(record)
+    ratio = temporal_ratio(record)
+    if ratio is None:
+        ratio = first_last_ratio(record)
     if peak is not None and (not math.isfinite(peak) or peak > EXPLODING_NORM):
         return "exploding"
     if ratio is not None and ratio > 1 / VANISHING_RATIO:
