@@ -17,5 +17,7 @@ from zoo.components import make_optimizer
 from zoo import mlp as _mlp  # noqa: F401,E402
 from zoo import cnn as _cnn  # noqa: F401,E402
 from zoo import rnn as _rnn  # noqa: F401,E402
+from zoo.pretrained import list_pretrained, load_pretrained, pretrained_info, register_pretrained  # noqa: E402
 
-__all__ = ["ModelSpec", "build", "get_spec", "list_models", "pairs", "register", "make_optimizer"]
+__all__ = ["ModelSpec", "build", "get_spec", "list_models", "pairs", "register", "make_optimizer",
+           "list_pretrained", "pretrained_info", "load_pretrained", "register_pretrained"]

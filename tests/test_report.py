@@ -1,0 +1,154 @@
+"""The report: built from a tiny suite's records, self-contained, with verdicts in words."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from benchmarks import report, verdicts
+from benchmarks.cli import main
+
+TINY = str(Path(__file__).parent / "data" / "tiny.toml")
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny_report")
+    assert main(["run", TINY, "--out", str(out)]) == 0
+    assert main(["report", "--results", str(out)]) == 0
+    return out
+
+
+def test_report_builds_and_every_figure_exists(tiny_report):
+    md = (tiny_report / "report.md").read_text()
+    page = (tiny_report / "report.html").read_text()
+    figures = re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\)", md)
+    # 3 pairs x (curves, gradient flow, heatmap, global norm), gradient through time for the 2 RNN pairs,
+    # and the clipnorm sweep.
+    assert len(figures) == 3 * 4 + 2 + 1
+    for rel in figures:
+        assert (tiny_report / rel).is_file(), rel
+        assert (tiny_report / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in (tiny_report / "figures").glob("*.png")) == sorted(Path(f).name for f in figures)
+    # Self-contained: every image inline, nothing fetched from a network.
+    assert page.count('src="data:image/png;base64,') == len(figures)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert all(src.startswith("data:") for src in re.findall(r'src="([^"]*)"', page))
+    # Provenance, thresholds, the comparison table and a verdict per model.
+    for text in (md, page):
+        assert "Suite" in text and "tiny" in text and "seeds 0" in text
+        assert "Keras 3." in text and "CPU cores" in text and "Report generated" in text
+        assert f"below {report._fmt(verdicts.VANISHING_RATIO)} times" in text
+        assert "mlp_he_relu_bn" in text and "rnn_gru" in text
+    assert "| suite | group | sweep |" in md
+    assert "<table>" in page
+    assert re.search(r"`mlp_sigmoid_deep`: \*\*vanishing\*\*; first-layer gradient \S+ of the last layer's", md)
+
+
+def test_report_rebuild_removes_stale_figures(tiny_report):
+    stale = tiny_report / "figures" / "gone_pair_curves.png"
+    stale.write_bytes(b"old")
+    paths = report.build_report(tiny_report)
+    assert not stale.exists()
+    assert set(paths["figures"]) == set((tiny_report / "figures").glob("*.png"))
+    assert paths["html"].is_file() and paths["markdown"].is_file()
+
+
+def _record(model, role, ratio, *, best=0.09, epochs_to_target=None, diverged_step=None, peak=1.0, clipnorm=None):
+    """A minimal record: two weight layers (first, last) and a norm layer, one epoch."""
+    baseline = "mlp_sigmoid_deep"
+    return {
+        "schema": 1,
+        "run_id": model,
+        "config": {"model": model, "suite": "s", "group": "g", "sweep": {}, "dataset": "mnist1d", "seed": 0, "epochs": 30},
+        "optimizer": {"name": "adam", **({"clipnorm": clipnorm} if clipnorm else {})},
+        "model": {"name": model, "role": role, "baseline": None if role == "baseline" else baseline, "partners": []},
+        "dataset": {"name": "mnist1d", "metric": "accuracy", "metric_mode": "max", "chance": 0.1, "target": 0.6, "loss": "xent"},
+        "diverged": diverged_step is not None,
+        "diverged_step": diverged_step,
+        "summary": {"epochs_run": 30, "best_val_metric": best, "epochs_to_target": epochs_to_target},
+        "gradients": {
+            "layers": [
+                {"name": "dense_0", "depth_index": 0, "kind": "weight"},
+                {"name": "bn_0", "depth_index": 1, "kind": "norm"},
+                {"name": "head", "depth_index": 2, "kind": "weight"},
+            ],
+            "epoch": {
+                "mean": [[ratio, 5.0, 1.0]],
+                "global_pre_max": [peak],
+                "clip_rate": [0.4 if clipnorm else 0.0],
+            },
+        },
+    }
+
+
+def test_verdict_in_words_vanishing_and_healthy():
+    sigmoid = report.verdict_in_words([_record("mlp_sigmoid_deep", "baseline", 1e-9)])
+    assert sigmoid.startswith("`mlp_sigmoid_deep`: **vanishing**")
+    assert "first-layer gradient 1e-9 of the last layer's" in sigmoid
+    assert "never left chance level in 30 epochs" in sigmoid
+
+    healthy = report.verdict_in_words([_record("mlp_he_relu_bn", "mitigated", 0.8, best=0.88, epochs_to_target=12)])
+    assert healthy.startswith("`mlp_he_relu_bn`: **healthy**")
+    assert "ratio 0.8" in healthy and "reached the target 0.6 in epoch 12" in healthy
+    assert "vanishing" not in healthy and "exploding" not in healthy
+
+
+def test_verdict_in_words_exploding_clipped_and_seeds():
+    exploded = report.verdict_in_words([_record("mlp_relu_large_init", "baseline", 1.0, diverged_step=37)])
+    assert "**exploding**" in exploded and "diverged (non-finite loss or gradient) at step 37" in exploded
+
+    clipped = report.verdict_in_words([_record("mlp_relu_large_init_clipped", "mitigated", 1.0, peak=5e4, clipnorm=1.0, best=0.3)])
+    assert "**exploding**" in clipped and "peaked at 5e4" in clipped
+    assert "clipping (clipnorm=1) shrank 40% of updates" in clipped
+    assert "left chance level but missed the target" in clipped
+
+    seeds = [_record("m", "baseline", 1e-9), _record("m", "baseline", 1e-8), _record("m", "baseline", 0.5)]
+    text = report.verdict_in_words(seeds)
+    assert "**vanishing** in 2 of 3 seeds (healthy in 1)" in text and "median of 3 seeds" in text
+
+
+def test_verdict_in_words_through_time():
+    record = _record("rnn_simple", "baseline", 0.9)
+    record["temporal"] = {"epochs": [0, 1], "profiles": [[1e-9, 1.0], [1e-9, 1.0]], "early_late_ratio": [1e-9, 2e-9],
+                          "edge_fraction": 0.1}
+    text = report.verdict_in_words([record])
+    assert "**vanishing**" in text
+    assert "the gradient reaching the first 10% of input steps is 2e-9 of that reaching the last 10%" in text
+    assert "first/last-layer ratio 0.9" in text
+    assert any("through time" in line for line in report.thresholds_lines([record]))
+    assert not any("through time" in line for line in report.thresholds_lines([_record("m", "baseline", 0.9)]))
+
+
+def test_left_chance_threshold():
+    # chance 0.1, target 0.6: leaving chance needs more than 0.1 + 0.1 * 0.5 = 0.15.
+    assert not report.left_chance(0.15, 0.1, 0.6, "max")
+    assert report.left_chance(0.16, 0.1, 0.6, "max")
+    # Lower is better (MSE): chance 1/6, target 0.01.
+    assert report.left_chance(0.1, 1 / 6, 0.01, "min")
+    assert not report.left_chance(0.16, 1 / 6, 0.01, "min")
+    assert not report.left_chance(None, 0.1, 0.6, "max")
+
+
+def test_markdown_to_html_inlines_images(tmp_path):
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    page = report.markdown_to_html("# T\n\n- `x` <b>\n\n![a](figures/a.png)\n*cap*\n\n| h |\n|---|\n| **c** |\n", tmp_path)
+    assert "<h1" in page and "<code>x</code> &lt;b&gt;" in page
+    assert 'src="data:image/png;base64,' in page and "<figcaption>cap</figcaption>" in page
+    assert "<td><strong>c</strong></td>" in page
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda p: p / "missing", "does not exist"),
+    (lambda p: (p / "file.txt").write_text("x") and p / "file.txt", "is a file"),
+    (lambda p: (p / "empty").mkdir() or p / "empty", "holds no run records"),
+])
+def test_bad_results_dir_is_one_sentence(tmp_path, capsys, make, fragment):
+    path = make(tmp_path)
+    assert main(["report", "--results", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gradzoo: error: ") and fragment in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    with pytest.raises(ValueError, match=fragment):
+        report.build_report(path)
