@@ -12,6 +12,35 @@ import sys
 from pathlib import Path
 
 
+def _import_keras_quietly() -> None:
+    """Imports Keras (and so its backend) with the process's stderr muted.
+
+    TensorFlow's C++ runtime writes start-up lines (oneDNN, CUDA, CPU features)
+    straight to file descriptor 2 while it loads, before any Python logging
+    setting applies; a user who mistyped a suite name should see one sentence,
+    not that. Python exceptions raised by the import still surface: stderr is
+    restored before they propagate.
+    """
+    if "keras" in sys.modules:
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced, e.g. captured by a test runner
+        import keras  # noqa: F401
+
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
 class UserError(Exception):
     """A mistake in what the user asked for: printed as one sentence, exit 2."""
 
@@ -248,6 +277,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _import_keras_quietly()
         args.func(args)
     except (UserError, ValueError, FileNotFoundError, NotADirectoryError) as e:
         # A user's mistake: one sentence, no traceback, non-zero exit.

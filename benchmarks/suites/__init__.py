@@ -82,9 +82,6 @@ def load_suite(name_or_path) -> Suite:
         ValueError: one sentence naming the suite and what is wrong (unknown
             suite, missing or malformed file, unknown key, model or dataset).
     """
-    import zoo
-    from benchmarks.data import list_datasets
-
     text = str(name_or_path)
     path = Path(text)
     if not (text.endswith(".toml") or path.exists()):
@@ -108,6 +105,9 @@ def load_suite(name_or_path) -> Suite:
     runs = data.get("runs")
     if not isinstance(runs, list) or not runs:
         _fail(where, "needs at least one [[runs]] entry")
+    import zoo
+    from benchmarks.data import list_datasets
+
     datasets = {d["name"] for d in list_datasets()}
     models = set(zoo.list_models())
     for i, run in enumerate(runs):
