@@ -16,14 +16,25 @@ the same compiled graph, the L2 norm of each layer's gradient and the global
 norm before and after clipping, and wraps `model.compute_metrics` to return
 that vector with the step's logs. The callback then reads it each batch, keeps
 every step for the first `first_steps` and every `stride`-th after, and folds
-all steps into per-epoch min/mean/max per layer. Both wrappers are removed
-when the fit ends. With `steps_per_execution > 1` only the last step of each
-execution is seen.
+all steps into per-epoch min/mean/max per layer. The wrappers, and a
+pass-through `model.train_step` that makes the fit trace its train function
+afresh, are removed when the fit ends. With `steps_per_execution > 1` only the
+last step of each execution is seen.
+
+Why it costs almost nothing: the norms are one sum of squares per variable
+over gradients the step already holds, the vector rides to the host with the
+loss that Keras transfers anyway, and the callback is `async_safe`, so on
+backends that dispatch callbacks in a worker thread (JAX, torch) recording does
+not make `fit` wait for each step. `benchmarks/bench_recorder.py` measures it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
+import threading
+import warnings
 
 import keras
 import numpy as np
@@ -38,11 +49,16 @@ LOG_KEY = "gradzoo_grad_stats"
 SATURATION_LEVEL = 0.99
 
 
-def layer_groups(variables) -> list[dict]:
+def layer_groups(variables, model=None) -> list[dict]:
     """Groups trainable variables by the top-level layer that owns them.
 
     Args:
         variables: `model.trainable_variables`.
+        model: the model they come from. Needed for Sequential and subclassed
+            models, whose variable paths start with the model's own name
+            (`sequential/dense/kernel`); without it, the first path segment
+            names the layer, which is right for functional models only.
+            Defaults to `None`.
 
     Returns:
         One dict per layer, in order of first appearance (for functional
@@ -51,10 +67,15 @@ def layer_groups(variables) -> list[dict]:
         scale and offset, else `"weight"`), `num_params` and `indices` into
         `variables`.
     """
+    owner = {}
+    if model is not None:
+        for top in model.layers:
+            for v in top.trainable_variables:
+                owner.setdefault(id(v), top.name)
     groups: dict[str, dict] = {}
     for i, v in enumerate(variables):
         path = getattr(v, "path", v.name)
-        layer = path.split("/")[0] if "/" in path else path
+        layer = owner.get(id(v)) or (path.split("/")[0] if "/" in path else path)
         group = groups.setdefault(layer, {"name": layer, "indices": [], "num_params": 0, "leaves": set()})
         group["indices"].append(i)
         group["num_params"] += int(np.prod(v.shape))
@@ -79,23 +100,26 @@ def gradient_stats(grads, groups, optimizer=None):
         A float32 vector `[norm(layer_0), ..., norm(layer_L-1), global_pre,
         global_post]`.
     """
-    zero = ops.zeros((), dtype="float32")
-    sq = [zero if g is None else ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
-    per_layer = [ops.sqrt(sum((sq[i] for i in group["indices"]), zero)) for group in groups]
-    global_pre = ops.sqrt(sum(sq, zero))
+    sq = [ops.zeros((), dtype="float32") if g is None else ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
+    # A layer's one to three scalars are added directly. Not a segment sum:
+    # XLA on CPU runs that as a scatter, which made a 20-layer MLP's whole
+    # train step 12% slower; this form costs it nothing measurable.
+    layer_sq = ops.stack([functools.reduce(operator.add, [sq[i] for i in group["indices"]]) for group in groups])
+    per_layer = ops.sqrt(layer_sq)
+    global_pre = ops.sqrt(ops.sum(layer_sq))
     global_post = global_pre
     if optimizer is not None:
         if getattr(optimizer, "clipnorm", None):
             # Keras clips each variable's gradient to norm <= clipnorm separately.
             c = float(optimizer.clipnorm)
-            global_post = ops.sqrt(sum((ops.square(ops.minimum(ops.sqrt(s), c)) for s in sq), zero))
+            global_post = ops.sqrt(ops.sum(ops.square(ops.minimum(ops.sqrt(ops.stack(sq)), c))))
         elif getattr(optimizer, "global_clipnorm", None):
             global_post = ops.minimum(global_pre, float(optimizer.global_clipnorm))
         elif getattr(optimizer, "clipvalue", None):
             c = float(optimizer.clipvalue)
             clipped = [ops.sum(ops.square(ops.clip(ops.cast(g, "float32"), -c, c))) for g in grads if g is not None]
-            global_post = ops.sqrt(sum(clipped, zero))
-    return ops.stack(per_layer + [global_pre, global_post])
+            global_post = ops.sqrt(ops.sum(ops.stack(clipped))) if clipped else ops.zeros((), dtype="float32")
+    return ops.concatenate([per_layer, ops.stack([global_pre, global_post])])
 
 
 def _activation_name(layer) -> str | None:
@@ -113,6 +137,14 @@ def _activation_name(layer) -> str | None:
     return name if name in SATURATING + RECTIFYING else None
 
 
+def _remove_hooks(model, names=("train_step", "compute_metrics", "apply")) -> None:
+    """Removes the recorder's wrappers, uncovering the class methods again."""
+    for name in names:
+        obj = model.optimizer if name == "apply" else model
+        if obj is not None and getattr(vars(obj).get(name), "_gradzoo_hook", False):
+            delattr(obj, name)  # the instance attribute shadowed the method
+
+
 class GradientRecorder(keras.callbacks.Callback):
     """Records per-layer gradient norms on every train step, and activations.
 
@@ -128,7 +160,17 @@ class GradientRecorder(keras.callbacks.Callback):
 
     After (or during) training, `summary()` returns everything as plain
     JSON-serializable Python: see its docstring.
+
+    Where Keras dispatches batch callbacks to worker threads (JAX, torch),
+    steps may be read out of order and a few steps past a non-finite one may
+    still run before training stops; the records are ordered by step and the
+    first non-finite step is the one reported.
     """
+
+    # Tells Keras it may run `on_train_batch_end` in a worker thread: the
+    # method takes a lock and places each step by its `batch` index, not by
+    # arrival order. Without it a JAX fit waits for every step to finish.
+    async_safe = True
 
     def __init__(self, first_steps: int = 100, stride: int = 10, probe_x=None, stop_on_nonfinite: bool = True):
         super().__init__()
@@ -150,29 +192,55 @@ class GradientRecorder(keras.callbacks.Callback):
         self.activation_layers: list[dict] = []
         self.activation_stats: list[list[float | None]] = []
         self.nonfinite_step: int | None = None
+        self._lock = threading.Lock()
+        self._rows: list[tuple] = []  # this epoch's kept steps, in arrival order
+        self._epoch_base = 0
+        self._steps_per_call = 1
         self._installed = None
+        self._warned = False
+        self._plain_train_function = None
         self._probe_model = None
         self._reset_epoch()
 
     # --- hooks into the train step ------------------------------------------------
     def set_model(self, model):
         super().set_model(model)
-        # A train function traced earlier lacks the hooks: make fit trace anew.
+        # Fit must trace a new train function, with the hooks. Clearing
+        # `train_function` is not enough on JAX: it caches traces by function,
+        # so `jit(model.train_step)` can find the plain trace of an earlier fit
+        # and record nothing. A fresh pass-through `train_step` is a new key.
+        # The plain function comes back at the end, so later fits need not retrace.
+        _remove_hooks(model, ("train_step",))
+        plain_step = model.train_step
+
+        def train_step(*args, **kwargs):
+            return plain_step(*args, **kwargs)
+
+        train_step._gradzoo_hook = True
+        model.train_step = train_step
+        if getattr(model, "train_function", None) is not None:
+            self._plain_train_function = model.train_function
         model.train_function = None
 
     def on_train_begin(self, logs=None):
         model = self.model
         if getattr(model, "optimizer", None) is None:
             raise ValueError("GradientRecorder needs a compiled model: call `model.compile(...)` first.")
-        self.groups = layer_groups(model.trainable_variables)
         optimizer = model.optimizer
-        groups = self.groups
+        # A fit that raised never reached on_train_end: drop its hooks, not wrap them.
+        _remove_hooks(model, ("compute_metrics", "apply"))
+        self.groups = layer_groups(model.trainable_variables, model)
+        self._steps_per_call = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
         pending = {}
         original_apply = optimizer.apply
         original_metrics = model.compute_metrics
 
         def apply(grads, trainable_variables=None):
-            pending["stats"] = gradient_stats(list(grads), groups, optimizer)
+            grads = list(grads)
+            if sum(len(g["indices"]) for g in self.groups) != len(grads):
+                # A subclassed model may first build its weights inside the step.
+                self.groups = layer_groups(model.trainable_variables, model)
+            pending["stats"] = gradient_stats(grads, self.groups, optimizer)
             return original_apply(grads, trainable_variables)
 
         def compute_metrics(*args, **kwargs):
@@ -183,18 +251,21 @@ class GradientRecorder(keras.callbacks.Callback):
                 logs[LOG_KEY] = pending.pop("stats")
             return logs
 
+        apply._gradzoo_hook = compute_metrics._gradzoo_hook = True
         optimizer.apply = apply
         model.compute_metrics = compute_metrics
-        self._installed = (optimizer, model)
+        self._installed = model
+        self._warned = False
         self._build_probe()
 
     def on_train_end(self, logs=None):
         if self._installed is not None:
-            optimizer, model = self._installed
-            del optimizer.apply  # the instance attributes shadowed the methods
-            del model.compute_metrics
-            model.train_function = None
+            model = self._installed
+            _remove_hooks(model)
+            model.train_function = self._plain_train_function
+            self._plain_train_function = None
             self._installed = None
+        self._flush_rows()
 
     # --- reading the logs ---------------------------------------------------------
     def _reset_epoch(self):
@@ -204,38 +275,67 @@ class GradientRecorder(keras.callbacks.Callback):
         self._e_gmax = 0.0
         self._e_clipped = 0
 
+    def _keeps(self, step: int) -> bool:
+        return step < self.first_steps or (step - self.first_steps) % self.stride == 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Keras has drained every batch callback of the last epoch by now.
+        self._epoch_base = self.step
+
     def on_train_batch_end(self, batch, logs=None):
-        if logs is None or LOG_KEY not in logs:
+        stats = logs.pop(LOG_KEY, None) if logs else None
+        if stats is None:
+            if self._installed is not None and not self._warned:
+                self._warned = True
+                warnings.warn(
+                    "GradientRecorder received a train step without gradient statistics, so it records "
+                    "nothing: the model's `train_step` never called `optimizer.apply(grads)`.",
+                    stacklevel=2,
+                )
             return
-        stats = np.asarray(logs.pop(LOG_KEY), dtype=np.float64)
+        stats = np.asarray(stats, dtype=np.float64)
         layer_norms, pre, post = stats[:-2], float(stats[-2]), float(stats[-1])
         loss = logs.get("loss")
-        finite = bool(np.all(np.isfinite(stats))) and (loss is None or math.isfinite(float(loss)))
-        if self.step < self.first_steps or (self.step - self.first_steps) % self.stride == 0 or not finite:
-            self.steps.append(self.step)
-            self.norms.append(layer_norms.tolist())
+        finite = bool(np.isfinite(stats).all()) and (loss is None or math.isfinite(float(loss)))
+        # `batch` is the last step of the execution; one call per execution.
+        step = self._epoch_base + batch // self._steps_per_call
+        clipped = post < pre * (1 - 1e-5)  # relative: float32 rounding is not clipping
+        with self._lock:
+            if not finite or self._keeps(step):
+                self._rows.append((step, layer_norms.tolist(), pre, post))
+            if self._e_count == 0:
+                self._e_min, self._e_max, self._e_sum = layer_norms.copy(), layer_norms.copy(), layer_norms.copy()
+            else:
+                np.minimum(self._e_min, layer_norms, out=self._e_min)
+                np.maximum(self._e_max, layer_norms, out=self._e_max)
+                self._e_sum += layer_norms
+            self._e_count += 1
+            self._e_gsum += pre
+            self._e_gmax = max(self._e_gmax, pre)
+            self._e_clipped += clipped
+            self.step += 1
+            if not finite and (self.nonfinite_step is None or step < self.nonfinite_step):
+                self.nonfinite_step = step
+                if self.stop_on_nonfinite:
+                    # Not `self.model`: on JAX that property syncs the model's
+                    # state, which from a worker thread races the train loop
+                    # into reading donated buffers.
+                    self._installed.stop_training = True
+
+    def _flush_rows(self):
+        """Moves this epoch's kept steps, in step order, to the public lists."""
+        with self._lock:
+            rows, self._rows = sorted(self._rows, key=lambda r: r[0]), []
+        for step, norms, pre, post in rows:
+            self.steps.append(step)
+            self.norms.append(norms)
             self.global_pre.append(pre)
             self.global_post.append(post)
-        if self._e_count == 0:
-            self._e_min, self._e_max, self._e_sum = layer_norms.copy(), layer_norms.copy(), layer_norms.copy()
-        else:
-            np.minimum(self._e_min, layer_norms, out=self._e_min)
-            np.maximum(self._e_max, layer_norms, out=self._e_max)
-            self._e_sum += layer_norms
-        self._e_count += 1
-        self._e_gsum += pre
-        self._e_gmax = max(self._e_gmax, pre)
-        # A relative tolerance: float32 rounding must not count as clipping.
-        self._e_clipped += int(post < pre * (1 - 1e-5))
-        if not finite and self.nonfinite_step is None:
-            self.nonfinite_step = self.step
-            if self.stop_on_nonfinite:
-                self.model.stop_training = True
-        self.step += 1
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs.pop(LOG_KEY, None)
+        self._flush_rows()
         if self._e_count:
             n = self._e_count
             self.epoch_stats["min"].append(self._e_min.tolist())
@@ -260,7 +360,9 @@ class GradientRecorder(keras.callbacks.Callback):
         if not chosen or not hasattr(model, "inputs") or model.inputs is None:
             return
         self.activation_layers = [{"name": layer.name, "activation": name} for layer, name in chosen]
-        self._probe_model = keras.Model(model.inputs, [layer.output for layer, _ in chosen])
+        # A one-input model takes the bare tensor: a list would warn on every call.
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        self._probe_model = keras.Model(inputs, [layer.output for layer, _ in chosen])
 
     def _measure_activations(self):
         if self._probe_model is None:
@@ -296,15 +398,20 @@ class GradientRecorder(keras.callbacks.Callback):
             sigmoid/tanh, the dead fraction for ReLU), `nonfinite_step` and
             `steps_seen`.
         """
+        with self._lock:  # mid-epoch, include the steps not yet flushed
+            pending = sorted(self._rows, key=lambda r: r[0])
+        steps = self.steps + [r[0] for r in pending]
+        pre = self.global_pre + [r[2] for r in pending]
+        post = self.global_post + [r[3] for r in pending]
         return {
             "layers": [{k: g[k] for k in ("name", "depth_index", "kind", "num_params")} for g in self.groups],
             "first_steps": self.first_steps,
             "stride": self.stride,
-            "steps": list(self.steps),
-            "norms": [list(r) for r in self.norms],
-            "global_norm_pre": list(self.global_pre),
-            "global_norm_post": list(self.global_post),
-            "clipped": [post < pre * (1 - 1e-5) for pre, post in zip(self.global_pre, self.global_post)],
+            "steps": steps,
+            "norms": [list(r) for r in self.norms] + [list(r[1]) for r in pending],
+            "global_norm_pre": pre,
+            "global_norm_post": post,
+            "clipped": [b < a * (1 - 1e-5) for a, b in zip(pre, post)],
             "epoch": {k: list(v) for k, v in self.epoch_stats.items()},
             "activations": {
                 "layers": list(self.activation_layers),
