@@ -270,7 +270,8 @@ class GradientRecorder(keras.callbacks.Callback):
     # --- reading the logs ---------------------------------------------------------
     def _reset_epoch(self):
         self._e_min = self._e_max = self._e_sum = None
-        self._e_count = 0
+        self._e_count = 0  # finite steps folded into this epoch's statistics
+        self._e_seen = 0  # all steps of this epoch
         self._e_gsum = 0.0
         self._e_gmax = 0.0
         self._e_clipped = 0
@@ -303,16 +304,20 @@ class GradientRecorder(keras.callbacks.Callback):
         with self._lock:
             if not finite or self._keeps(step):
                 self._rows.append((step, layer_norms.tolist(), pre, post))
-            if self._e_count == 0:
-                self._e_min, self._e_max, self._e_sum = layer_norms.copy(), layer_norms.copy(), layer_norms.copy()
-            else:
-                np.minimum(self._e_min, layer_norms, out=self._e_min)
-                np.maximum(self._e_max, layer_norms, out=self._e_max)
-                self._e_sum += layer_norms
-            self._e_count += 1
-            self._e_gsum += pre
-            self._e_gmax = max(self._e_gmax, pre)
-            self._e_clipped += clipped
+            # A non-finite step is kept above and reported as the divergence;
+            # folding it into the epoch's min/mean/max would only turn them to NaN.
+            self._e_seen += 1
+            if finite:
+                if self._e_count == 0:
+                    self._e_min, self._e_max, self._e_sum = layer_norms.copy(), layer_norms.copy(), layer_norms.copy()
+                else:
+                    np.minimum(self._e_min, layer_norms, out=self._e_min)
+                    np.maximum(self._e_max, layer_norms, out=self._e_max)
+                    self._e_sum += layer_norms
+                self._e_count += 1
+                self._e_gsum += pre
+                self._e_gmax = max(self._e_gmax, pre)
+                self._e_clipped += clipped
             self.step += 1
             if not finite and (self.nonfinite_step is None or step < self.nonfinite_step):
                 self.nonfinite_step = step
@@ -344,6 +349,13 @@ class GradientRecorder(keras.callbacks.Callback):
             self.epoch_stats["global_pre_mean"].append(self._e_gsum / n)
             self.epoch_stats["global_pre_max"].append(self._e_gmax)
             self.epoch_stats["clip_rate"].append(self._e_clipped / n)
+        elif self._e_seen:
+            # Every step of the epoch was non-finite: keep one row per epoch, marked NaN.
+            nan_row = [float("nan")] * len(self.groups)
+            for key in ("min", "mean", "max"):
+                self.epoch_stats[key].append(list(nan_row))
+            for key in ("global_pre_mean", "global_pre_max", "clip_rate"):
+                self.epoch_stats[key].append(float("nan"))
         self._reset_epoch()
         self._measure_activations()
 
