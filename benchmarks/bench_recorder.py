@@ -12,6 +12,15 @@ the order swapped every repeat; the table shows medians over repeats, the ratio
 recorded/plain (1.00 = free), the median of the per-repeat ratios, and the
 ratio of samples per CPU second of this process over all timed epochs.
 
+Measured here (2 CPU cores shared with other jobs, Keras 3.15.1, TensorFlow
+2.21, JAX 0.10 on CPU; `--repeats 11`), paired ratio recorded/plain:
+TensorFlow mlp 0.871, resnet 0.995, lstm 0.982; JAX mlp 0.985, resnet 0.976,
+lstm 1.020. The MLP's epochs last 0.2 s and its TensorFlow figure ranged from
+0.87 to 0.97 over six runs; its train step timed alone, outside `fit`, in
+alternating blocks, costs under 1% more with the recorder on both backends.
+Before the recorder was `async_safe` and dropped a segment sum, JAX mlp
+measured 0.74.
+
 `--single-thread` runs the backend's CPU kernels on one thread (the Python
 threads stay: JAX still runs batch callbacks beside the train loop). On a
 small machine shared with other jobs, as here (2 cores), its figures are the
@@ -104,7 +113,8 @@ def bench(label: str, repeats: int, epochs: int) -> dict:
             w, c = timed_fit(model, x, y, epochs, recorded)
             wall[recorded].append(w)
             cpu[recorded].append(c)
-    print(f"  {label}: samples/s plain {[round(v) for v in wall[False]]}  recorded {[round(v) for v in wall[True]]}", flush=True)
+    plain, recorded = [round(v) for v in wall[False]], [round(v) for v in wall[True]]
+    print(f"  {label}: samples/s plain {plain}  recorded {recorded}", flush=True)
     return {
         "label": label,
         "model": name,
@@ -118,7 +128,7 @@ def bench(label: str, repeats: int, epochs: int) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Throughput of plain `fit` against `fit` with a GradientRecorder.")
     parser.add_argument("--repeats", type=int, default=5, help="plain/recorded fit pairs per model. Defaults to 5.")
     parser.add_argument("--epochs", type=int, default=6, help="timed epochs per fit, after one untimed. Defaults to 6.")
     parser.add_argument("--models", default=",".join(CASES), help=f"comma-separated subset of: {', '.join(CASES)}.")

@@ -60,7 +60,7 @@ class LogKeys(keras.callbacks.Callback):
 def test_step0_norms_equal_an_independent_gradient_computation(name, shape, overrides):
     model = zoo.build(name, shape, 3, **overrides)
     x, y = batch(shape)
-    loss, grads = loss_and_gradients(model, XENT, x, y)  # same weights, before any update
+    _, grads = loss_and_gradients(model, XENT, x, y)  # same weights, before any update
     expected = layer_norms(model, grads)
 
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss=XENT)
@@ -69,7 +69,8 @@ def test_step0_norms_equal_an_independent_gradient_computation(name, shape, over
     summary = recorder.summary()
 
     assert summary["steps"] == [0]
-    assert [layer["name"] for layer in summary["layers"]] == [g["name"] for g in layer_groups(model.trainable_variables)]
+    names = [g["name"] for g in layer_groups(model.trainable_variables)]
+    assert [layer["name"] for layer in summary["layers"]] == names
     np.testing.assert_allclose(summary["norms"][0], expected, rtol=1e-4)
     np.testing.assert_allclose(summary["global_norm_pre"][0], np.sqrt(np.sum(np.square(expected))), rtol=1e-4)
     assert all(n > 0 for n in summary["norms"][0])
@@ -211,7 +212,11 @@ class TwoDense(keras.Model):
 def test_works_in_a_user_sequential_or_subclassed_model_with_validation(kind):
     if kind == "sequential":
         model = keras.Sequential(
-            [keras.Input((8,)), keras.layers.Dense(16, activation="tanh", name="first"), keras.layers.Dense(3, name="second")]
+            [
+                keras.Input((8,)),
+                keras.layers.Dense(16, activation="tanh", name="first"),
+                keras.layers.Dense(3, name="second"),
+            ]
         )
     else:
         model = TwoDense()
@@ -229,7 +234,8 @@ def test_works_in_a_user_sequential_or_subclassed_model_with_validation(kind):
 def test_activation_stats_see_saturation_and_dead_units():
     x_in = keras.Input((20,))
     # Pre-activations of std ~ 10 * sqrt(20): almost every sigmoid is pinned at 0 or 1.
-    s = keras.layers.Dense(64, activation="sigmoid", kernel_initializer=keras.initializers.RandomNormal(stddev=10.0), name="sig")(x_in)
+    wide = keras.initializers.RandomNormal(stddev=10.0)
+    s = keras.layers.Dense(64, activation="sigmoid", kernel_initializer=wide, name="sig")(x_in)
     # A bias of -100 keeps every ReLU at zero for every input: all dead.
     d = keras.layers.Dense(32, bias_initializer=keras.initializers.Constant(-100.0), name="pre")(x_in)
     d = keras.layers.Activation("relu", name="dead_relu")(d)
