@@ -57,29 +57,18 @@ def _cmd_list(args) -> None:
             print(f"  {baseline:<{width}}{spec.description}")
             for partner in spec.partners:
                 print(f"    -> {partner:<{width - 3}}{zoo.get_spec(partner).description}")
-    try:
-        from benchmarks.data import list_datasets
-    except ImportError:  # the datasets module is optional while it is being built
-        return
+    from benchmarks.data import list_datasets
+    from benchmarks.suites import list_suites
+
     print("\nDatasets (embedded ones run offline):")
     rows = list_datasets()
     dw = max(len(r["name"]) for r in rows) + 2
     for row in rows:
         kind = "embedded" if row["embedded"] else "tfds"
         print(f"  {row['name']:<{dw}}{kind:<10}{row['description']}")
-    suites = _suite_names()
-    if suites:
-        print("\nSuites (gradzoo run SUITE):")
-        for name, description in suites:
-            print(f"  {name:<{dw}}{description}")
-
-
-def _suite_names():
-    try:
-        from benchmarks.suites import list_suites
-    except ImportError:
-        return []
-    return list_suites()
+    print("\nSuites (gradzoo run SUITE):")
+    for name, description in list_suites():
+        print(f"  {name:<{dw}}{description}")
 
 
 def _positive_int(text: str) -> int:

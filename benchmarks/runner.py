@@ -233,7 +233,7 @@ def _float(value):
     if value is None:
         return None
     value = float(value)
-    return value if math.isfinite(value) else None if math.isnan(value) else value
+    return None if math.isnan(value) else value  # NaN is "no value"; +-inf stays, it says how a run diverged
 
 
 def _best(values, mode):
