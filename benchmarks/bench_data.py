@@ -31,6 +31,7 @@ import numpy as np
 # Internal, but it is the adapter `fit` uses: timing it is timing the real input path.
 from keras.src.trainers.data_adapters import get_data_adapter
 
+from benchmarks.bench_recorder import positive_int
 from benchmarks.data import Dataset, load_dataset
 from benchmarks.tfds_loaders import AugmentedImages
 
@@ -80,21 +81,11 @@ def input_batches_per_second(train, max_batches: int) -> float:
 
 
 def build_model(model_name: str, overrides: dict, input_shape, num_outputs: int):
-    """The zoo model and its optimizer, or a small stand-in if the zoo lacks it."""
-    try:
-        import zoo
+    """The zoo model and its registered optimizer."""
+    import zoo
 
-        model = zoo.build(model_name, input_shape, num_outputs, **overrides)
-        return model, zoo.make_optimizer(zoo.get_spec(model_name).optimizer), model_name
-    except (ImportError, ValueError, KeyError) as err:
-        print(f"  ({model_name} unavailable: {err}; timing a small stand-in)")
-    layers = [keras.Input(input_shape)]
-    if len(input_shape) == 2:
-        layers.append(keras.layers.LSTM(128, return_sequences=overrides.get("sequence_output", False)))
-    else:
-        layers += [keras.layers.Flatten(), keras.layers.Dense(256, activation="relu")]
-    layers.append(keras.layers.Dense(num_outputs))
-    return keras.Sequential(layers), keras.optimizers.Adam(), "stand-in"
+    model = zoo.build(model_name, input_shape, num_outputs, **overrides)
+    return model, zoo.make_optimizer(zoo.get_spec(model_name).optimizer)
 
 
 def train_steps_per_second(model, optimizer, ds: Dataset | None, train, steps: int, repeats: int) -> list[float]:
@@ -123,12 +114,14 @@ def train_steps_per_second(model, optimizer, ds: Dataset | None, train, steps: i
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement. Defaults to 5.")
-    parser.add_argument("--steps", type=int, default=20, help="train steps per timed fit. Defaults to 20.")
-    parser.add_argument("--workers", type=int, default=None, help="`AugmentedImages` threads. Defaults to its own default.")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="timed repeats per measurement. Defaults to 5.")
+    parser.add_argument("--steps", type=positive_int, default=20, help="train steps per timed fit. Defaults to 20.")
+    parser.add_argument("--workers", type=positive_int, default=None, help="`AugmentedImages` threads. Defaults to its own default.")
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(CASES)}.")
     args = parser.parse_args(argv)
     labels = [label for label in CASES if not args.only or any(part in label for part in args.only.split(","))]
+    if not labels:
+        parser.error(f"--only {args.only!r} matches no case; the cases are: {', '.join(CASES)}")
     print(
         f"backend={keras.backend.backend()} keras={keras.__version__} cpus={os.cpu_count()} "
         f"python={platform.python_version()} batch_size={BATCH_SIZE} repeats={args.repeats}"
@@ -146,10 +139,10 @@ def main(argv=None) -> None:
             train, input_shape, num_outputs = ds.train, ds.input_shape, ds.num_outputs
         num_batches = len(train) if not isinstance(train, tuple) else -(-len(train[0]) // BATCH_SIZE)
         input_rates = [input_batches_per_second(train, num_batches) for _ in range(args.repeats)]
-        model, optimizer, used = build_model(model_name, overrides, input_shape, num_outputs)
+        model, optimizer = build_model(model_name, overrides, input_shape, num_outputs)
         train_rates = train_steps_per_second(model, optimizer, ds, train, args.steps, args.repeats)
         batches, steps = statistics.median(input_rates), statistics.median(train_rates)
-        rows.append((label, used, batches, steps, batches / steps))
+        rows.append((label, model_name, batches, steps, batches / steps))
         print(f"  {label}: input {batches:.0f} batches/s, train {steps:.1f} steps/s", flush=True)
 
     print()

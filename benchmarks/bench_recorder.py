@@ -12,14 +12,16 @@ the order swapped every repeat; the table shows medians over repeats, the ratio
 recorded/plain (1.00 = free), the median of the per-repeat ratios, and the
 ratio of samples per CPU second of this process over all timed epochs.
 
-Measured here (2 CPU cores shared with other jobs, Keras 3.15.1, TensorFlow
-2.21, JAX 0.10 on CPU; `--repeats 11`), paired ratio recorded/plain:
-TensorFlow mlp 0.871, resnet 0.995, lstm 0.982; JAX mlp 0.985, resnet 0.976,
-lstm 1.020. The MLP's epochs last 0.2 s and its TensorFlow figure ranged from
-0.87 to 0.97 over six runs; its train step timed alone, outside `fit`, in
-alternating blocks, costs under 1% more with the recorder on both backends.
-Before the recorder was `async_safe` and dropped a segment sum, JAX mlp
-measured 0.74.
+Every case's epoch lasts about half a second to a second on 2 CPU cores: with
+the 0.13 s epochs of an earlier version, one busy neighbour on this shared
+machine moved single figures by 10% in either direction, and a median ratio by
+5%.
+
+`--out FILE` also writes the table, with the command and environment, to a
+Markdown file; `results/speed/` holds the ones measured for this project. Where the
+step time itself is wanted without the host's per-step work, compiling with
+`steps_per_execution=32` put the recorder's in-graph cost for the 20-layer MLP
+at about 1% on JAX and within noise on TensorFlow.
 
 `--single-thread` runs the backend's CPU kernels on one thread (the Python
 threads stay: JAX still runs batch callbacks beside the train loop). On a
@@ -29,6 +31,7 @@ random, but rarely the only one.
 
 Usage:
     python -m benchmarks.bench_recorder                         # all models, TF backend
+    python -m benchmarks.bench_recorder --repeats 11 --out results/speed/recorder_tensorflow.md
     KERAS_BACKEND=jax python -m benchmarks.bench_recorder --repeats 7 --models mlp,lstm
     python -m benchmarks.bench_recorder --single-thread
 """
@@ -57,11 +60,12 @@ from benchmarks.recorder import GradientRecorder  # noqa: E402
 
 BATCH_SIZE = 128
 
-# label -> (zoo model, one example's shape, classes, training examples)
+# label -> (zoo model, one example's shape, classes, training examples).
+# Sized for epochs of 0.5 to 1 s on 2 CPU cores (128, 32 and 16 steps of 128).
 CASES = {
-    "mlp": ("mlp_he_relu_bn", (40,), 10, 4096),
-    "resnet": ("resnet_20_1d", (40, 1), 10, 1024),
-    "lstm": ("rnn_lstm", (50, 2), 10, 1024),
+    "mlp": ("mlp_he_relu_bn", (40,), 10, 16384),
+    "resnet": ("resnet_20_1d", (40, 1), 10, 4096),
+    "lstm": ("rnn_lstm", (50, 2), 10, 2048),
 }
 
 
@@ -118,6 +122,8 @@ def bench(label: str, repeats: int, epochs: int) -> dict:
     return {
         "label": label,
         "model": name,
+        "plain_all": plain,
+        "recorded_all": recorded,
         "plain": statistics.median(wall[False]),
         "recorded": statistics.median(wall[True]),
         "ratio": statistics.median(wall[True]) / statistics.median(wall[False]),
@@ -127,40 +133,84 @@ def bench(label: str, repeats: int, epochs: int) -> dict:
     }
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1, or one sentence saying what was given."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Throughput of plain `fit` against `fit` with a GradientRecorder.")
-    parser.add_argument("--repeats", type=int, default=5, help="plain/recorded fit pairs per model. Defaults to 5.")
-    parser.add_argument("--epochs", type=int, default=6, help="timed epochs per fit, after one untimed. Defaults to 6.")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="plain/recorded fit pairs per model. Defaults to 5.")
+    parser.add_argument("--epochs", type=positive_int, default=6, help="timed epochs per fit, after one untimed. Defaults to 6.")
     parser.add_argument("--models", default=",".join(CASES), help=f"comma-separated subset of: {', '.join(CASES)}.")
     parser.add_argument("--single-thread", action="store_true", help="run the backend's CPU kernels on one thread.")
+    parser.add_argument("--out", help="also write the table, command and environment to this Markdown file.")
     args = parser.parse_args(argv)
+    labels = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in labels if m not in CASES]
+    if unknown or not labels:
+        parser.error(f"unknown --models {unknown or args.models!r}; choose from {', '.join(CASES)}")
+    if args.out and os.path.isdir(args.out):
+        parser.error(f"--out {args.out!r} is a directory; give a file path such as results/speed/recorder.md")
     if args.single_thread and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    labels = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in labels if m not in CASES]
-    if unknown:
-        parser.error(f"unknown --models {unknown}; choose from {', '.join(CASES)}")
-    print(
+    header = (
         f"backend={keras.backend.backend()} keras={keras.__version__} cpus={os.cpu_count()} "
         f"python={platform.python_version()} batch_size={BATCH_SIZE} repeats={args.repeats} epochs={args.epochs} "
         f"single_thread={args.single_thread}"
     )
+    print(header, flush=True)
     rows = [bench(label, args.repeats, args.epochs) for label in labels]
-    print()
-    print("| model | plain samples/s | recorded samples/s | ratio | paired ratio | CPU-time ratio |")
-    print("|---|---:|---:|---:|---:|---:|")
+    lines = [
+        "| model | plain samples/s | recorded samples/s | ratio | paired ratio | CPU-time ratio |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for row in rows:
-        print(
+        lines.append(
             f"| {row['model']} | {row['plain']:,.0f} | {row['recorded']:,.0f} | "
             f"{row['ratio']:.3f} | {row['paired']:.3f} | {row['cpu_ratio']:.3f} |"
         )
+    lines += [
+        "",
+        "samples/s: a fit's fastest epoch, median over repeats. ratio: recorded / plain of those medians;",
+        "paired ratio: median over repeats of recorded / plain from back-to-back fits; CPU-time ratio:",
+        "recorded / plain samples per CPU second of this process (all threads), median over repeats.",
+    ]
     print()
-    print("samples/s: a fit's fastest epoch, median over repeats. ratio: recorded / plain of those medians;")
-    print("paired ratio: median over repeats of recorded / plain from back-to-back fits; CPU-time ratio:")
-    print("recorded / plain samples per CPU second of this process (all threads), median over repeats.")
+    print("\n".join(lines))
+    if args.out:
+        command = " ".join(["python -m benchmarks.bench_recorder", *(argv if argv is not None else sys.argv[1:])])
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        per_fit = [f"- {row['label']}: plain {row['plain_all']}, recorded {row['recorded_all']}" for row in rows]
+        text = "\n".join(
+            [
+                "# GradientRecorder overhead",
+                "",
+                f"Written by `{command}` (KERAS_BACKEND={keras.backend.backend()}) on {when}.",
+                "",
+                f"`{header}`",
+                "",
+                *lines,
+                "",
+                "Samples/s of each fit, in the order run:",
+                "",
+                *per_fit,
+                "",
+            ]
+        )
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"\nWritten to {args.out}")
 
 
 if __name__ == "__main__":
