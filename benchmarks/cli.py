@@ -99,7 +99,7 @@ def _cmd_run(args) -> None:
     from tqdm.auto import tqdm
 
     from benchmarks import records as records_mod
-    from benchmarks.runner import run_one
+    from benchmarks.runner import run_suite
     from benchmarks.tables import write_tables
 
     done = records_mod.recorded_ids(out)
@@ -107,22 +107,25 @@ def _cmd_run(args) -> None:
     todo = [s for s in unique if s.run_id not in done]
     print(f"Suite {suite.name!r}: {len(unique)} runs, {len(unique) - len(todo)} already recorded in {out}/records, {len(todo)} to run.")
     outer = tqdm(total=len(todo), desc="suite", unit="run", position=0)
+    inner = {}  # the epoch bar of the run in flight
+
+    def progress_factory(spec):
+        outer.set_postfix_str(f"{spec.model} on {spec.dataset} seed {spec.seed}")
+        inner["bar"] = tqdm(total=spec.epochs, desc=f"{spec.model}", unit="epoch", position=1, leave=False)
+        return lambda kind, value, bar=inner["bar"]: bar.update(1) if kind == "epoch" else None
+
+    def on_record(record):
+        inner.pop("bar").close()
+        outer.update(1)
+        if record["diverged"]:
+            c = record["config"]
+            tqdm.write(f"  {c['model']} on {c['dataset']} (seed {c['seed']}) diverged at step {record['diverged_step']}: recorded.")
+
     try:
-        for spec in todo:
-            outer.set_postfix_str(f"{spec.model} on {spec.dataset} seed {spec.seed}")
-            inner = tqdm(total=spec.epochs, desc=f"{spec.model}", unit="epoch", position=1, leave=False)
-
-            def progress(kind, value, inner=inner, spec=spec):
-                if kind == "epoch":
-                    inner.update(1)
-
-            record = run_one(spec, progress)
-            records_mod.write_record(out, record)
-            inner.close()
-            outer.update(1)
-            if record["diverged"]:
-                tqdm.write(f"  {spec.model} on {spec.dataset} (seed {spec.seed}) diverged at step {record['diverged_step']}: recorded.")
+        run_suite(specs, out, progress_factory=progress_factory, on_record=on_record)
     finally:
+        if "bar" in inner:
+            inner.pop("bar").close()
         outer.close()
     paths = write_tables(out)
     print(f"Tables: {', '.join(str(p) for p in paths.values())}")

@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -183,11 +184,18 @@ def _git_commit(root: Path) -> str | None:
     return out.stdout.strip() or None
 
 
-def _convergence_callback(dataset, progress_epoch):
+def _convergence_callback(dataset, progress_batch):
     """A callback that keeps the per-epoch curves and watches for divergence."""
     import keras
 
     class Convergence(keras.callbacks.Callback):
+        # Lets Keras run `on_train_batch_end` in a worker thread (JAX, torch):
+        # a callback that is not async-safe makes a JAX fit wait for every
+        # step, which cost a small MLP about a quarter of its throughput. The
+        # method takes a lock and places each step by its `batch` index, as
+        # steps may be read out of order.
+        async_safe = True
+
         def __init__(self):
             super().__init__()
             self.history = {"epoch": [], "loss": [], "metric": [], "val_loss": [], "val_metric": [], "epoch_train_s": []}
@@ -195,18 +203,33 @@ def _convergence_callback(dataset, progress_epoch):
             self.diverged_step = None
             self.train_s = 0.0
             self.steps_to_target = self.seconds_to_target = self.epochs_to_target = None
+            self._lock = threading.Lock()
+            self._epoch_base = 0
+            self._fit_model = None
+
+        def on_train_begin(self, logs=None):
+            # Kept for the worker thread: there, `self.model` would sync the
+            # JAX state and race the train loop into reading donated buffers.
+            self._fit_model = self.model
 
         def on_epoch_begin(self, epoch, logs=None):
+            # Keras has drained the last epoch's batch callbacks by now.
+            self._epoch_base = self.step
             self._t0 = self._last_batch = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
-            self._last_batch = time.perf_counter()
-            self.step += 1
+            now = time.perf_counter()  # the step's logs are on the host: it has finished
             loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)) and self.diverged_step is None:
-                self.diverged_step = self.step - 1
-                self.model.stop_training = True
-            progress_epoch(batch)
+            nonfinite = loss is not None and not math.isfinite(float(loss))
+            with self._lock:
+                self._last_batch = max(self._last_batch, now)
+                self.step += 1
+                if nonfinite:
+                    step = self._epoch_base + batch
+                    if self.diverged_step is None or step < self.diverged_step:
+                        self.diverged_step = step
+                    self._fit_model.stop_training = True
+            progress_batch(batch)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -253,8 +276,10 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None) -> dict:
     Args:
         spec: the run.
         progress: optional `progress(kind, value)` callable, called with
-            `("epochs", n)` and `("batches", n)` once and `("batch", i)` /
-            `("epoch", e)` as training proceeds; the CLI draws its bars with it.
+            `("batches", n)` (steps per epoch) once, then `("batch", i)` after
+            each train step and `("epoch", e)` after each epoch; the CLI draws
+            its bars with it. On JAX and torch the `"batch"` calls come from a
+            worker thread and may arrive out of order.
         save_model_to: if given, the trained model is saved there (`.keras`),
             compiled, unless the run diverged.
 
@@ -262,7 +287,6 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None) -> dict:
         The record dict: see `benchmarks/records.py` and the README.
     """
     import keras
-    import numpy as np
 
     import zoo
     from benchmarks.data import load_dataset
