@@ -3,14 +3,58 @@ per Keras backend.
 
 The instrumented train step itself needs none (see `benchmarks.recorder`); this
 module exists for what must bypass `fit`: measuring gradients of a freshly
-initialized model (`gradzoo` diagnostics, tests) and checking the recorder
-against an independent computation.
+initialized model (`gradzoo` diagnostics, tests), the gradient through time of
+`benchmarks.temporal`, and checking the recorder against an independent
+computation. Only `value_and_grad` branches on the backend.
 """
 
 from __future__ import annotations
 
 import keras
 import numpy as np
+
+
+def value_and_grad(fn, wrt: list):
+    """`fn(wrt)` and its gradient with respect to each tensor in `wrt`.
+
+    The one place that knows how each backend differentiates; everything else
+    here is written once, in `keras.ops` and `model.stateless_call`.
+
+    Args:
+        fn: a function of a list of tensors returning a scalar tensor.
+        wrt: the list of tensors (NumPy arrays or backend tensors).
+
+    Returns:
+        `(value, grads)`: the scalar as a backend tensor and one gradient per
+        tensor in `wrt`, zeros where `fn` does not depend on it.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        wrt = [tf.convert_to_tensor(w) for w in wrt]
+        with tf.GradientTape() as tape:
+            tape.watch(wrt)
+            value = fn(wrt)
+        grads = tape.gradient(value, wrt, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    elif backend == "jax":
+        import jax
+
+        value, grads = jax.value_and_grad(fn)(list(wrt))
+    elif backend == "torch":
+        import torch
+
+        wrt = [torch.as_tensor(w).detach().requires_grad_(True) for w in wrt]
+        value = fn(wrt)
+        grads = torch.autograd.grad(value, wrt, allow_unused=True)
+        grads = [torch.zeros_like(w) if g is None else g for w, g in zip(wrt, grads)]
+    else:
+        raise ValueError(f"Unsupported Keras backend {backend!r}; use tensorflow, jax or torch.")
+    return value, list(grads)
+
+
+def _numpy(tensor) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
 
 
 def loss_and_gradients(model, loss_fn, x, y, training: bool = True):
@@ -22,40 +66,22 @@ def loss_and_gradients(model, loss_fn, x, y, training: bool = True):
             `keras.losses.Loss`.
         x: a batch of inputs (NumPy).
         y: the matching targets (NumPy).
-        training: run layers such as BatchNorm in training mode. Defaults to `True`.
+        training: run layers such as BatchNorm in training mode (batch
+            statistics; their moving averages are left as they were).
+            Defaults to `True`.
 
     Returns:
         `(loss, grads)`: the loss as a float and a list of NumPy arrays, one per
         `model.trainable_variables`, in that order.
     """
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
+    non_trainable = [v.value for v in model.non_trainable_variables]
 
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=training))
-        grads = tape.gradient(loss, model.trainable_variables)
-    elif backend == "jax":
-        import jax
+    def loss_of(weights):
+        y_pred, _ = model.stateless_call(weights, non_trainable, x, training=training)
+        return loss_fn(y, y_pred)
 
-        trainable = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
-
-        def compute(trainable_values):
-            y_pred, _ = model.stateless_call(trainable_values, non_trainable, x, training=training)
-            return loss_fn(y, y_pred)
-
-        loss, grads = jax.value_and_grad(compute)(trainable)
-    elif backend == "torch":
-        import torch
-
-        model.zero_grad()
-        loss = loss_fn(torch.as_tensor(y), model(x, training=training))
-        loss.backward()
-        grads = [v.value.grad for v in model.trainable_variables]
-    else:
-        raise ValueError(f"Unsupported Keras backend {backend!r}; use tensorflow, jax or torch.")
-    return float(keras.ops.convert_to_numpy(loss)), [np.asarray(keras.ops.convert_to_numpy(g)) for g in grads]
+    loss, grads = value_and_grad(loss_of, [v.value for v in model.trainable_variables])
+    return float(_numpy(loss)), [_numpy(g) for g in grads]
 
 
 def input_gradients(model, loss_fn, x, y, training: bool = False):
@@ -74,33 +100,12 @@ def input_gradients(model, loss_fn, x, y, training: bool = False):
     Returns:
         A NumPy array shaped like `x`.
     """
-    backend = keras.backend.backend()
-    x = np.asarray(x, dtype="float32")
-    if backend == "tensorflow":
-        import tensorflow as tf
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
 
-        xt = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            loss = loss_fn(y, model(xt, training=training))
-        grad = tape.gradient(loss, xt)
-    elif backend == "jax":
-        import jax
+    def loss_of(inputs):
+        y_pred, _ = model.stateless_call(trainable, non_trainable, inputs[0], training=training)
+        return loss_fn(y, y_pred)
 
-        trainable = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
-
-        def compute(inputs):
-            y_pred, _ = model.stateless_call(trainable, non_trainable, inputs, training=training)
-            return loss_fn(y, y_pred)
-
-        grad = jax.grad(compute)(x)
-    elif backend == "torch":
-        import torch
-
-        xt = torch.tensor(x, requires_grad=True)
-        loss = loss_fn(torch.as_tensor(y), model(xt, training=training))
-        (grad,) = torch.autograd.grad(loss, xt)
-    else:
-        raise ValueError(f"Unsupported Keras backend {backend!r}; use tensorflow, jax or torch.")
-    return np.asarray(keras.ops.convert_to_numpy(grad))
+    _, (grad,) = value_and_grad(loss_of, [np.asarray(x, dtype="float32")])
+    return _numpy(grad)
