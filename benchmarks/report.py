@@ -12,6 +12,8 @@ the same suite, group, sweep point and dataset):
   initialization, mid-training and the end;
 - a layer x step heatmap of gradient norms;
 - the global gradient norm before and after clipping, with the clip rate;
+- the saturated (sigmoid/tanh) or dead (ReLU) fraction of each activation
+  layer after each epoch;
 
 and, for each swept group (`config.sweep`, e.g. `model.depth`), the final score
 and the gradient ratio the verdict uses against the swept value. `report.md`
@@ -19,8 +21,9 @@ links the figures under `figures/`; `report.html` carries them inline as
 base64 data URIs, so it opens from disk with no network. Both come from the
 same Markdown text, so they always say the same thing.
 
-matplotlib is imported lazily and only through its object-oriented API with
-the Agg canvas: building a report never touches a user's pyplot backend.
+The figures themselves are drawn by `benchmarks.figures`, matplotlib imported
+lazily and only through its object-oriented API with the Agg canvas: building
+a report never touches a user's pyplot backend.
 """
 
 from __future__ import annotations
@@ -36,45 +39,41 @@ from pathlib import Path
 
 from benchmarks import verdicts
 from benchmarks.records import RECORDS_SUBDIR, load_records
-from benchmarks.tables import comparison_markdown, comparison_table, convergence_table, pair_of, write_tables
+from benchmarks.figures import (
+    LOG_FLOOR,
+    figure_activations,
+    figure_curves,
+    figure_global_norm,
+    figure_gradient_flow,
+    figure_heatmap,
+    figure_sweep,
+    figure_through_time,
+    sweep_axis,
+    sweep_series,
+)
+from benchmarks.tables import (
+    clipping_setting,
+    comparison_markdown,
+    comparison_table,
+    convergence_table,
+    finite_values,
+    format_number,
+    pair_of,
+    percent,
+    write_tables,
+)
 
 # A run "left chance level" when its best validation score beats chance by more
 # than this fraction of the distance from chance to the target.
 LEFT_CHANCE_FRACTION = 0.1
-# Log-scale plots draw zeros (and anything smaller) at this floor.
-LOG_FLOOR = 1e-30
-FIGURE_DPI = 100
-# Sweep keys drawn on the x axis in preference to the others.
-SWEEP_AXES = ("model.depth", "dataset.length")
-CLIP_KEYS = ("clipnorm", "global_clipnorm", "clipvalue")
 FIGURES_SUBDIR = "figures"
 
 
 # ----------------------------------------------------------------------------- numbers and words
 
 
-def _fmt(value, digits=3) -> str:
-    """A number for prose: `3.2e-7`, `0.85`, `1.2e+5`; `–` for missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e4):
-        return str(int(value))
-    if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e4):
-        mantissa, exponent = f"{value:.1e}".split("e")
-        return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
-    if abs(value) >= 10 ** digits:
-        return f"{value:.0f}"
-    return f"{value:.{digits}g}"
-
-
 def _epochs(n) -> str:
     return f"{n} epoch" + ("" if n == 1 else "s")
-
-
-def _pct(fraction) -> str:
-    return f"{100 * fraction:.0f}%"
 
 
 def _sweep_text(sweep: dict) -> str:
@@ -85,26 +84,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 
 
-def _finite(values):
-    return [v for v in values if v is not None and isinstance(v, (int, float)) and math.isfinite(v)]
-
-
-def _clipping(record: dict) -> str | None:
-    """The clipping setting of a run, e.g. `clipnorm=1`, or `None`."""
-    settings = record.get("optimizer") or {}
-    parts = [f"{k}={_fmt(settings[k])}" for k in CLIP_KEYS if settings.get(k)]
-    return ", ".join(parts) or None
-
-
 def _edge_fraction(record: dict) -> float:
     """The share of input steps at each end that the early/late-step ratio averages."""
     return (record.get("temporal") or {}).get("edge_fraction", 0.1)
-
-
-def verdict_ratio(record: dict):
-    """The gradient ratio the verdict judges by: early/late steps if measured, else first/last layer."""
-    ratio = verdicts.temporal_ratio(record)
-    return ratio if ratio is not None else verdicts.first_last_ratio(record)
 
 
 def left_chance(score, chance, target, mode) -> bool:
@@ -118,7 +100,7 @@ def left_chance(score, chance, target, mode) -> bool:
 def _peak_norm(record: dict):
     """The largest finite raw global gradient norm of a run."""
     grads = record.get("gradients") or {}
-    return max(_finite((grads.get("epoch") or {}).get("global_pre_max", [])), default=None)
+    return max(finite_values((grads.get("epoch") or {}).get("global_pre_max", [])), default=None)
 
 
 def verdict_in_words(records: list[dict]) -> str:
@@ -143,27 +125,27 @@ def verdict_in_words(records: list[dict]) -> str:
         return f" (median of {len(values)} seeds)" if len(values) > 1 else "" if n == 1 else f" (the one seed of {n} with a finite ratio)"
 
     # Where a gradient-through-time profile exists the verdict judges by it, so it comes first.
-    temporal = _finite(verdicts.temporal_ratio(r) for r in records)
+    temporal = finite_values(verdicts.temporal_ratio(r) for r in records)
     if temporal:
-        ratio, edge = statistics.median(temporal), _pct(_edge_fraction(first))
-        reaching = f"the gradient reaching the first {edge} of input steps is {_fmt(ratio)}"
+        ratio, edge = statistics.median(temporal), percent(_edge_fraction(first))
+        reaching = f"the gradient reaching the first {edge} of input steps is {format_number(ratio)}"
         if ratio < verdicts.VANISHING_RATIO:
             clauses.append(f"{reaching} of that reaching the last {edge} at the end of training{seeds(temporal)}")
         elif ratio > 1 / verdicts.VANISHING_RATIO:
             clauses.append(f"{reaching} times that reaching the last {edge} at the end of training{seeds(temporal)}")
         else:
-            clauses.append(f"early/late-step gradient ratio {_fmt(ratio)} at the end of training{seeds(temporal)}")
-    layers = _finite(verdicts.first_last_ratio(r) for r in records)
+            clauses.append(f"early/late-step gradient ratio {format_number(ratio)} at the end of training{seeds(temporal)}")
+    layers = finite_values(verdicts.first_last_ratio(r) for r in records)
     if layers:
         ratio = statistics.median(layers)
         if temporal:
-            clauses.append(f"first/last-layer ratio {_fmt(ratio)} over epoch 1")
+            clauses.append(f"first/last-layer ratio {format_number(ratio)} over epoch 1")
         elif ratio < verdicts.VANISHING_RATIO:
-            clauses.append(f"first-layer gradient {_fmt(ratio)} of the last layer's over epoch 1{seeds(layers)}")
+            clauses.append(f"first-layer gradient {format_number(ratio)} of the last layer's over epoch 1{seeds(layers)}")
         elif ratio > 1 / verdicts.VANISHING_RATIO:
-            clauses.append(f"first-layer gradient {_fmt(ratio)} times the last layer's over epoch 1{seeds(layers)}")
+            clauses.append(f"first-layer gradient {format_number(ratio)} times the last layer's over epoch 1{seeds(layers)}")
         else:
-            clauses.append(f"first/last-layer gradient ratio {_fmt(ratio)} over epoch 1{seeds(layers)}")
+            clauses.append(f"first/last-layer gradient ratio {format_number(ratio)} over epoch 1{seeds(layers)}")
     elif not temporal and not any(r.get("gradients") for r in records):
         clauses.append("no gradient log")
 
@@ -171,32 +153,32 @@ def verdict_in_words(records: list[dict]) -> str:
     if diverged:
         where = f"at step {diverged[0]}" if n == 1 else f"in {len(diverged)} of {n} seeds, first at step {diverged[0]}"
         clauses.append(f"diverged (non-finite loss or gradient) {where}")
-    peak = max(_finite(_peak_norm(r) for r in records), default=None)
+    peak = max(finite_values(_peak_norm(r) for r in records), default=None)
     if peak is not None and peak > verdicts.EXPLODING_NORM:
-        clauses.append(f"raw global gradient norm peaked at {_fmt(peak)} (threshold {_fmt(verdicts.EXPLODING_NORM)})")
+        clauses.append(f"raw global gradient norm peaked at {format_number(peak)} (threshold {format_number(verdicts.EXPLODING_NORM)})")
 
-    clip = _clipping(first)
-    rates = _finite(verdicts.clip_rate(r) for r in records)
+    clip = clipping_setting(first)
+    rates = finite_values(verdicts.clip_rate(r) for r in records)
     if clip and rates:
-        clauses.append(f"clipping ({clip}) shrank {_pct(statistics.mean(rates))} of updates")
+        clauses.append(f"clipping ({clip}) shrank {percent(statistics.mean(rates))} of updates")
 
     d = first["dataset"]
     metric, mode, chance, target = d["metric"], d["metric_mode"], d["chance"], d["target"]
-    best = _finite(r["summary"].get("best_val_metric") for r in records)
+    best = finite_values(r["summary"].get("best_val_metric") for r in records)
     epochs = max(r["summary"].get("epochs_run") or 0 for r in records)
     reached = sorted(r["summary"]["epochs_to_target"] for r in records if r["summary"].get("epochs_to_target"))
     if not best:
         clauses.append(f"no finite validation {metric} in {_epochs(epochs)}")
     else:
         score = statistics.mean(best)
-        scored = f"best val {metric} {_fmt(score)}" + ("" if n == 1 else f", mean of {len(best)} seeds")
+        scored = f"best val {metric} {format_number(score)}" + ("" if n == 1 else f", mean of {len(best)} seeds")
         if reached:
-            when = f"in epoch {reached[0]}" if n == 1 else f"in {len(reached)} of {n} seeds, median epoch {_fmt(statistics.median(reached))}"
-            clauses.append(f"reached the target {_fmt(target)} {when} ({scored})")
+            when = f"in epoch {reached[0]}" if n == 1 else f"in {len(reached)} of {n} seeds, median epoch {format_number(statistics.median(reached))}"
+            clauses.append(f"reached the target {format_number(target)} {when} ({scored})")
         elif left_chance(score, chance, target, mode):
-            clauses.append(f"left chance level but missed the target {_fmt(target)} in {_epochs(epochs)} ({scored}; chance {_fmt(chance)})")
+            clauses.append(f"left chance level but missed the target {format_number(target)} in {_epochs(epochs)} ({scored}; chance {format_number(chance)})")
         else:
-            clauses.append(f"never left chance level in {_epochs(epochs)} ({scored}; chance {_fmt(chance)})")
+            clauses.append(f"never left chance level in {_epochs(epochs)} ({scored}; chance {format_number(chance)})")
     return f"`{name}`: {head}; " + "; ".join(clauses) + "."
 
 
@@ -206,15 +188,15 @@ def _versus(unit: "Unit", mitigated: str) -> str | None:
     if not base:
         return None
     d = base[0]["dataset"]
-    b = _finite(r["summary"].get("best_val_metric") for r in base)
-    m = _finite(r["summary"].get("best_val_metric") for r in mit)
+    b = finite_values(r["summary"].get("best_val_metric") for r in base)
+    m = finite_values(r["summary"].get("best_val_metric") for r in mit)
     if not b or not m:
         return None
     b, m = statistics.mean(b), statistics.mean(m)
     better = m > b if d["metric_mode"] == "max" else m < b
-    how = "the same" if m == b else f"{'better' if better else 'worse'} by {_fmt(abs(m - b))}"
+    how = "the same" if m == b else f"{'better' if better else 'worse'} by {format_number(abs(m - b))}"
     direction = "higher" if d["metric_mode"] == "max" else "lower"
-    return (f"`{mitigated}` against `{unit.pair}`: best val {d['metric']} {_fmt(m)} vs {_fmt(b)} "
+    return (f"`{mitigated}` against `{unit.pair}`: best val {d['metric']} {format_number(m)} vs {format_number(b)} "
             f"({direction} is better): {how}.")
 
 
@@ -276,373 +258,6 @@ def group_units(records) -> list[Unit]:
     )
 
 
-# ----------------------------------------------------------------------------- figures
-
-
-def _new_figure(width, height):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=FIGURE_DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=FIGURE_DPI)
-    return path
-
-
-def _log_values(values):
-    """Values for a log axis: non-finite -> NaN (a gap), below `LOG_FLOOR` -> the floor.
-
-    Returns:
-        `(array, clamped, nonfinite)`: the two flags say whether a note is due.
-    """
-    import numpy as np
-
-    a = np.array([np.nan if v is None else v for v in values], dtype=float) if not hasattr(values, "dtype") else values.astype(float)
-    nonfinite = bool((~np.isfinite(a)).any())
-    a = np.where(np.isfinite(a), a, np.nan)
-    low = np.isfinite(a) & (a < LOG_FLOOR)
-    return np.where(low, LOG_FLOOR, a), bool(low.any()), nonfinite
-
-
-def _mean_band(series):
-    """Mean, min and max over seeds of per-epoch series of unequal length (None = missing)."""
-    import numpy as np
-
-    length = max((len(s) for s in series), default=0)
-    a = np.full((len(series), length), np.nan)
-    for i, s in enumerate(series):
-        a[i, : len(s)] = [np.nan if v is None else v for v in s]
-    a = np.where(np.isfinite(a), a, np.nan)
-    count = np.isfinite(a).sum(axis=0)
-    ok = count > 0
-    mean = np.where(ok, np.nansum(a, axis=0) / np.maximum(count, 1), np.nan)
-    lo = np.where(ok, np.where(np.isfinite(a), a, np.inf).min(axis=0), np.nan)
-    hi = np.where(ok, np.where(np.isfinite(a), a, -np.inf).max(axis=0), np.nan)
-    return np.arange(1, length + 1), mean, lo, hi
-
-
-def _colors(n):
-    palette = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
-    return [palette[i % len(palette)] for i in range(n)]
-
-
-def _seed_note(runs) -> str:
-    return f"seed {runs[0]['config']['seed']}" + (f", one of {len(runs)}" if len(runs) > 1 else "")
-
-
-def _weight_columns(grads):
-    return [i for i, layer in enumerate(grads["layers"]) if layer["kind"] == "weight"]
-
-
-def figure_curves(unit: Unit, path: Path) -> tuple[Path, str]:
-    """Loss and metric per epoch, train and validation, mean over seeds with a min-max band."""
-    from matplotlib.ticker import MaxNLocator
-
-    fig = _new_figure(11, 3.8)
-    ax_loss, ax_metric = fig.subplots(1, 2)
-    d = next(iter(unit.runs.values()))[0]["dataset"]
-    notes = set()
-    for model, color in zip(unit.models, _colors(len(unit.models))):
-        runs = unit.runs[model]
-        for key, ax, style, split in (("loss", ax_loss, "-", "train"), ("val_loss", ax_loss, "--", "val"),
-                                      ("metric", ax_metric, "-", "train"), ("val_metric", ax_metric, "--", "val")):
-            x, mean, lo, hi = _mean_band([r["history"][key] for r in runs])
-            if not len(x):
-                continue
-            if ax is ax_loss:
-                mean, clamped, _ = _log_values(mean)
-                lo, _, _ = _log_values(lo)
-                hi, _, _ = _log_values(hi)
-                if clamped:
-                    notes.add(f"losses below {LOG_FLOOR:g} drawn at {LOG_FLOOR:g}")
-            ax.plot(x, mean, style, color=color, marker="." if len(x) < 30 else None, label=f"{model} ({split})")
-            if len(runs) > 1:
-                ax.fill_between(x, lo, hi, color=color, alpha=0.15, linewidth=0)
-        if any(r.get("diverged") for r in runs):
-            notes.add("a curve that stops early is a run that diverged")
-    ax_loss.set_yscale("log")
-    ax_loss.set(title="loss (log scale)", xlabel="epoch", ylabel=d["loss"])
-    ax_metric.axhline(d["chance"], color="grey", linestyle=":", linewidth=1, label=f"chance {_fmt(d['chance'])}")
-    ax_metric.axhline(d["target"], color="green", linestyle=":", linewidth=1, label=f"target {_fmt(d['target'])}")
-    better = "higher" if d["metric_mode"] == "max" else "lower"
-    ax_metric.set(title=f"{d['metric']} ({better} is better)", xlabel="epoch", ylabel=d["metric"])
-    for ax in (ax_loss, ax_metric):
-        ax.grid(True, alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_metric.legend(fontsize=7, loc="best")
-    seeds = max(len(r) for r in unit.runs.values())
-    caption = (f"Loss and {d['metric']} per epoch, train (solid) and validation (dashed)"
-               + (f", mean over {seeds} seeds with a min-max band" if seeds > 1 else ", one seed")
-               + "".join(f"; {n}" for n in sorted(notes)) + ".")
-    return _save(fig, path), caption
-
-
-def _flow_steps(steps):
-    """Indices of the first, middle and last recorded steps."""
-    if not steps:
-        return []
-    middle = min(range(len(steps)), key=lambda i: abs(steps[i] - steps[-1] / 2))
-    return sorted({0, middle, len(steps) - 1})
-
-
-def figure_gradient_flow(unit: Unit, path: Path) -> tuple[Path, str] | None:
-    """Per-weight-layer gradient norm against depth at the start, middle and end of training."""
-    from matplotlib.ticker import MaxNLocator
-
-    models = [m for m in unit.models if unit.runs[m][0].get("gradients")]
-    if not models:
-        return None
-    fig = _new_figure(min(4.2 * len(models), 14), 3.8)
-    axes = fig.subplots(1, len(models), sharey=True, squeeze=False)[0]
-    notes = set()
-    for ax, model in zip(axes, models):
-        runs = unit.runs[model]
-        g = runs[0]["gradients"]
-        cols = _weight_columns(g)
-        picks = _flow_steps(g["steps"])
-        for i, color in zip(picks, ["#9ecae1", "#3182bd", "#08306b"][-len(picks):]):
-            y, clamped, nonfinite = _log_values([g["norms"][i][c] for c in cols])
-            ax.plot(range(1, len(cols) + 1), y, marker="o", markersize=3, color=color, label=f"step {g['steps'][i]}")
-            if clamped:
-                notes.add(f"zeros drawn at {LOG_FLOOR:g}")
-            if nonfinite:
-                notes.add("non-finite norms left out")
-        ax.set_yscale("log")
-        ax.set(title=f"{model} ({_seed_note(runs)})", xlabel="weight layer (1 = input side)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("gradient L2 norm (log)")
-    caption = ("Gradient flow: the L2 norm of each weight layer's raw gradient (before clipping) against depth, "
-               "at the first, middle and last recorded step; normalization layers left out, as in the verdicts"
-               + "".join(f"; {n}" for n in sorted(notes)) + ".")
-    return _save(fig, path), caption
-
-
-def figure_through_time(unit: Unit, path: Path) -> tuple[Path, str] | None:
-    """Recurrent nets: the loss's gradient w.r.t. each input step, at initialization, mid-training and the end."""
-    models = [m for m in unit.models if (unit.runs[m][0].get("temporal") or {}).get("profiles")]
-    if not models:
-        return None
-    fig = _new_figure(min(4.2 * len(models), 14), 3.8)
-    axes = fig.subplots(1, len(models), sharey=True, squeeze=False)[0]
-    notes = set()
-    for ax, model in zip(axes, models):
-        runs = unit.runs[model]
-        t = runs[0]["temporal"]
-        profiles, epochs = t["profiles"], t.get("epochs") or list(range(len(t["profiles"])))
-        picks = sorted({0, len(profiles) // 2, len(profiles) - 1})
-        for i, color in zip(picks, ["#c7e9c0", "#41ab5d", "#00441b"][-len(picks):]):
-            y, clamped, nonfinite = _log_values(profiles[i])
-            ax.plot(range(1, len(y) + 1), y, color=color, label=f"epoch {epochs[i]}" + (" (init)" if epochs[i] == 0 else ""))
-            if clamped:
-                notes.add(f"zeros drawn at {LOG_FLOOR:g}")
-            if nonfinite:
-                notes.add("non-finite values left out")
-        ax.set_yscale("log")
-        ax.set(title=f"{model} ({_seed_note(runs)})", xlabel="input step")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("|dL/dx_t| (log)")
-    caption = ("Gradient through time: the mean L2 norm of the loss's gradient with respect to each input step, on a "
-               "fixed probe batch, at initialization (epoch 0), mid-training and after the last epoch; a curve that "
-               "falls towards step 1 is a gradient that vanishes on its way back through time"
-               + "".join(f"; {n}" for n in sorted(notes)) + ".")
-    return _save(fig, path), caption
-
-
-def figure_heatmap(unit: Unit, path: Path) -> tuple[Path, str] | None:
-    """A weight layer x recorded step map of gradient norms, one colour scale for the whole pair."""
-    import numpy as np
-    from matplotlib import colormaps
-    from matplotlib.colors import LogNorm
-
-    models = [m for m in unit.models if unit.runs[m][0].get("gradients") and unit.runs[m][0]["gradients"]["steps"]]
-    if not models:
-        return None
-    maps, notes = {}, set()
-    for model in models:
-        g = unit.runs[model][0]["gradients"]
-        cols = _weight_columns(g)
-        a = np.array([[np.nan if v is None else v for v in row] for row in g["norms"]], dtype=float)[:, cols].T
-        a, clamped, nonfinite = _log_values(a)
-        maps[model] = a
-        if clamped:
-            notes.add(f"zeros clamped to {LOG_FLOOR:g} and drawn black")
-        if nonfinite:
-            notes.add("non-finite norms drawn grey")
-    values = np.concatenate([a[np.isfinite(a)] for a in maps.values()])
-    positive = values[values > LOG_FLOOR]
-    vmin = float(positive.min()) if positive.size else LOG_FLOOR
-    vmax = float(positive.max()) if positive.size else 1.0
-    if vmax <= vmin:
-        vmax = vmin * 10
-    cmap = colormaps["viridis"].with_extremes(bad="lightgrey", under="black")
-    norm = LogNorm(vmin=vmin, vmax=vmax)
-
-    fig = _new_figure(min(4.6 * len(models), 15), 4.2)
-    axes = fig.subplots(1, len(models), squeeze=False)[0]
-    image = None
-    for ax, model in zip(axes, models):
-        runs = unit.runs[model]
-        g = runs[0]["gradients"]
-        a = maps[model]
-        image = ax.imshow(a, aspect="auto", interpolation="nearest", cmap=cmap, norm=norm)
-        steps = g["steps"]
-        ticks = sorted({int(round(t)) for t in np.linspace(0, len(steps) - 1, min(6, len(steps)))})
-        ax.set_xticks(ticks, [str(steps[t]) for t in ticks], fontsize=7)
-        gaps = [i for i in range(len(steps) - 1) if steps[i + 1] - steps[i] > 1]
-        if gaps:  # where the recorder switched from every step to every n-th
-            ax.axvline(gaps[0] + 0.5, color="white", linestyle="--", linewidth=1.2)
-        names = [g["layers"][c]["name"] for c in _weight_columns(g)]
-        rows = range(len(names)) if len(names) <= 24 else sorted({int(round(t)) for t in np.linspace(0, len(names) - 1, 10)})
-        ax.set_yticks(list(rows), [names[i] for i in rows], fontsize=7)
-        ax.set(title=f"{model} ({_seed_note(runs)})", xlabel="step (recorded steps, evenly spaced)")
-    fig.colorbar(image, ax=list(axes), label="gradient L2 norm (log)", extend="min" if any("black" in n for n in notes) else "neither")
-    caption = ("Gradient norm of each weight layer (rows, input at the top) at each recorded step (columns: every step "
-               "for the first steps, then every n-th; a dashed line marks the change), one colour scale for the pair"
-               + "".join(f"; {n}" for n in sorted(notes)) + ".")
-    return _save(fig, path), caption
-
-
-def figure_global_norm(unit: Unit, path: Path) -> tuple[Path, str] | None:
-    """The raw global gradient norm, the norm after clipping, and the clip rate per epoch."""
-    models = [m for m in unit.models if unit.runs[m][0].get("gradients") and unit.runs[m][0]["gradients"]["steps"]]
-    if not models:
-        return None
-    fig = _new_figure(min(4.2 * len(models), 14), 4.4)
-    axes = fig.subplots(2, len(models), sharex="col", sharey="row", squeeze=False, gridspec_kw={"height_ratios": [3, 1]})
-    notes = set()
-    for col, model in enumerate(models):
-        ax, ax_rate = axes[0, col], axes[1, col]
-        runs = unit.runs[model]
-        r = runs[0]
-        g = r["gradients"]
-        pre, clamped, nonfinite = _log_values(g["global_norm_pre"])
-        marker = "." if len(g["steps"]) < 30 else None  # a run that diverged early has a handful of points
-        ax.plot(g["steps"], pre, color="#1f77b4", linewidth=1, marker=marker, label="before clipping")
-        clip = _clipping(r)
-        if clip:
-            post, c2, n2 = _log_values(g["global_norm_post"])
-            clamped, nonfinite = clamped or c2, nonfinite or n2
-            ax.plot(g["steps"], post, "--", color="#ff7f0e", linewidth=1, marker=marker, label="after clipping")
-            rate = verdicts.clip_rate(r)
-            title = f"{model} ({_seed_note(runs)})\n{clip}, clip rate {_pct(rate) if rate is not None else '–'}"
-        else:
-            title = f"{model} ({_seed_note(runs)})\nno clipping"
-        rates = g["epoch"]["clip_rate"]
-        if rates:
-            per_epoch = (r["summary"].get("steps_run") or g.get("steps_seen") or 0) / len(rates)
-            ax_rate.stairs(rates, [i * per_epoch for i in range(len(rates) + 1)], fill=True, color="grey", alpha=0.5)
-        ax_rate.set_ylim(0, 1.05)
-        ax_rate.set_xlabel("step")
-        ax_rate.grid(True, alpha=0.3)
-        if clamped:
-            notes.add(f"zeros drawn at {LOG_FLOOR:g}")
-        if nonfinite:
-            notes.add("non-finite norms left out")
-        if r.get("diverged") and r.get("diverged_step") is not None:
-            ax.axvline(r["diverged_step"], color="red", linewidth=1, label=f"diverged, step {r['diverged_step']}")
-        ax.axhline(verdicts.EXPLODING_NORM, color="red", linestyle=":", linewidth=1, label=f"exploding above {_fmt(verdicts.EXPLODING_NORM)}")
-        ax.set_yscale("log")
-        ax.set_title(title, fontsize=9)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
-    axes[0, 0].set_ylabel("global gradient L2 norm (log)")
-    axes[1, 0].set_ylabel("clip rate\nper epoch")
-    caption = ("Global gradient norm per recorded step, raw (before clipping) and, for clipped runs, after clipping; "
-               "below, the fraction of each epoch's steps whose update clipping shrank"
-               + "".join(f"; {n}" for n in sorted(notes)) + ".")
-    return _save(fig, path), caption
-
-
-def _sweep_axis(sweeps: list[dict]) -> str | None:
-    """The swept key for the x axis: depth or length if swept, else the first numeric key with 2+ values."""
-    keys = []
-    for s in sweeps:
-        keys += [k for k in s if k not in keys]
-    varying = [k for k in keys if len({repr(s.get(k)) for s in sweeps}) > 1
-               and all(isinstance(s.get(k), (int, float)) for s in sweeps)]
-    for key in SWEEP_AXES:
-        if key in varying:
-            return key
-    return varying[0] if varying else None
-
-
-def _sweep_series(runs, axis):
-    """`{(model, other sweep values): {x: [records]}}` for one swept group."""
-    series: dict[tuple, dict] = {}
-    for r in runs:
-        sweep = r["config"]["sweep"]
-        rest = tuple(sorted((k, v) for k, v in sweep.items() if k != axis))
-        series.setdefault((r["config"]["model"], rest), {}).setdefault(sweep[axis], []).append(r)
-    return series
-
-
-def _series_label(model, rest):
-    return model + (f" ({', '.join(f'{k}={v}' for k, v in rest)})" if rest else "")
-
-
-def figure_sweep(runs: list[dict], axis: str, path: Path) -> tuple[Path, str]:
-    """Final val score and first/last-layer gradient ratio against the swept value, per model."""
-    import numpy as np
-
-    series = _sweep_series(runs, axis)
-    models = list(dict.fromkeys(m for m, _ in series))
-    rests = list(dict.fromkeys(rest for _, rest in series))
-    colors = dict(zip(models, _colors(len(models))))
-    styles = dict(zip(rests, ["-", "--", ":", "-."] * 4))
-    d = runs[0]["dataset"]
-    fig = _new_figure(11, 4)
-    ax_score, ax_ratio = fig.subplots(1, 2)
-    notes = set()
-    for (model, rest), points in series.items():
-        xs = sorted(points)
-        scores = [[r["summary"].get("final_val_metric") for r in points[x]] for x in xs]
-        mean = np.array([np.mean(_finite(s)) if _finite(s) else np.nan for s in scores])
-        lo = np.array([min(_finite(s)) if _finite(s) else np.nan for s in scores])
-        hi = np.array([max(_finite(s)) if _finite(s) else np.nan for s in scores])
-        label = _series_label(model, rest)
-        ax_score.plot(xs, mean, styles[rest], marker="o", color=colors[model], label=label)
-        if any(len(points[x]) > 1 for x in xs):
-            ax_score.fill_between(xs, lo, hi, color=colors[model], alpha=0.15, linewidth=0)
-        ratios = [_finite(verdict_ratio(r) for r in points[x]) for x in xs]
-        through_time = any(verdicts.temporal_ratio(r) is not None for x in xs for r in points[x])
-        y, clamped, _ = _log_values([statistics.median(v) if v else None for v in ratios])
-        if clamped:
-            notes.add(f"ratios below {LOG_FLOOR:g} drawn at {LOG_FLOOR:g}")
-        if any(not v for v in ratios):
-            notes.add("missing points: no gradient log or a non-finite ratio")
-        ax_ratio.plot(xs, y, styles[rest], marker="o", color=colors[model], label=label + (" [early/late steps]" if through_time else ""))
-    ax_score.axhline(d["chance"], color="grey", linestyle=":", linewidth=1, label=f"chance {_fmt(d['chance'])}")
-    ax_score.axhline(d["target"], color="green", linestyle=":", linewidth=1, label=f"target {_fmt(d['target'])}")
-    better = "higher" if d["metric_mode"] == "max" else "lower"
-    ax_score.set(title=f"final val {d['metric']} ({better} is better)", xlabel=axis, ylabel=d["metric"])
-    ax_ratio.axhline(1.0, color="grey", linewidth=0.8)
-    ax_ratio.axhline(verdicts.VANISHING_RATIO, color="red", linestyle=":", linewidth=1, label=f"vanishing below {_fmt(verdicts.VANISHING_RATIO)}")
-    ax_ratio.axhline(1 / verdicts.VANISHING_RATIO, color="purple", linestyle=":", linewidth=1, label=f"exploding above {_fmt(1 / verdicts.VANISHING_RATIO)}")
-    ax_ratio.set_yscale("log")
-    ax_ratio.set(title="gradient ratio the verdict uses (log)", xlabel=axis, ylabel="ratio")
-    xs_all = sorted({x for points in series.values() for x in points})
-    for ax in (ax_score, ax_ratio):
-        ax.set_xticks(xs_all)
-        ax.grid(True, which="both", alpha=0.3)
-    ax_score.legend(fontsize=7)
-    ax_ratio.legend(fontsize=7)
-    seeds = max(len(v) for points in series.values() for v in points.values())
-    caption = (f"Against `{axis}`: the final validation {d['metric']}"
-               + (f" (mean over seeds, min-max band)" if seeds > 1 else "")
-               + " and the gradient ratio the verdict uses" + (" (median over seeds)" if seeds > 1 else "")
-               + ": first/last weight layer over epoch 1, or, marked [early/late steps], the gradient reaching the "
-               "first input steps over that reaching the last ones at the end of training"
-               + "".join(f"; {n}" for n in sorted(notes)) + ".")
-    return _save(fig, path), caption
-
-
 # ----------------------------------------------------------------------------- provenance
 
 
@@ -693,7 +308,7 @@ def thresholds_lines(records=()) -> list[str]:
     """Markdown bullets that explain how the verdicts are made (through time too, if `records` measured it)."""
     v = verdicts
     timed = [r for r in records if verdicts.temporal_ratio(r) is not None]
-    edge = _pct(_edge_fraction(timed[0])) if timed else None
+    edge = percent(_edge_fraction(timed[0])) if timed else None
     through_time = [
         f"- **through time** (recurrent nets with a gradient-through-time profile: the L2 norm of the loss's gradient "
         f"with respect to each input step, on a fixed probe batch): the vanishing and exploding ratio tests use, instead "
@@ -701,16 +316,16 @@ def thresholds_lines(records=()) -> list[str]:
         "at the end of training."
     ] if timed else []
     return [
-        f"- **vanishing**: the first weight layer's mean gradient norm over epoch 1 is below {_fmt(v.VANISHING_RATIO)} "
+        f"- **vanishing**: the first weight layer's mean gradient norm over epoch 1 is below {format_number(v.VANISHING_RATIO)} "
         "times the last weight layer's (the head). Normalization layers (BatchNorm/LayerNorm scale and offset) are left out.",
         f"- **exploding**: the run diverged (a non-finite loss or gradient stopped it), or the raw global gradient norm "
-        f"(before clipping) exceeded {_fmt(v.EXPLODING_NORM)} at some step, or the first weight layer's gradient is more than "
-        f"{_fmt(1 / v.VANISHING_RATIO)} times the last's. Clipping bounds the update, not the raw gradient, so a clipped "
+        f"(before clipping) exceeded {format_number(v.EXPLODING_NORM)} at some step, or the first weight layer's gradient is more than "
+        f"{format_number(1 / v.VANISHING_RATIO)} times the last's. Clipping bounds the update, not the raw gradient, so a clipped "
         "run can be exploding and still train: its clip rate (the fraction of steps whose update clipping shrank) is given.",
         *through_time,
         "- **healthy**: neither. With several seeds the verdict is the most common one, and the others are named.",
         f"- **left chance level**: the best validation score beats the dataset's chance level by more than "
-        f"{_fmt(LEFT_CHANCE_FRACTION)} of the distance from chance to the target (|target - chance|), in the metric's "
+        f"{format_number(LEFT_CHANCE_FRACTION)} of the distance from chance to the target (|target - chance|), in the metric's "
         "direction (higher or lower is better).",
         "- **reached the target**: the validation score at the end of an epoch is at least as good as the dataset's target; "
         "the epoch given is the first such epoch.",
@@ -852,7 +467,7 @@ def _figure_block(result, rel: str, alt: str) -> list[str]:
 
 def _sweep_table(runs, axis) -> list[str]:
     """Verdict and final val score per model (rows) and swept value (columns)."""
-    series = _sweep_series(runs, axis)
+    series = sweep_series(runs, axis)
     xs = sorted({x for points in series.values() for x in points})
     metric = runs[0]["dataset"]["metric"]
     lines = ["| model | " + " | ".join(f"{axis}={x}" for x in xs) + " |", "|---|" + "---|" * len(xs)]
@@ -863,8 +478,8 @@ def _sweep_table(runs, axis) -> list[str]:
                 cells.append("–")
                 continue
             words = Counter(verdicts.verdict(r) for r in points[x]).most_common(1)[0][0]
-            scores = _finite(r["summary"].get("final_val_metric") for r in points[x])
-            cells.append(f"{words}, {_fmt(statistics.mean(scores)) if scores else '–'}")
+            scores = finite_values(r["summary"].get("final_val_metric") for r in points[x])
+            cells.append(f"{words}, {format_number(statistics.mean(scores)) if scores else '–'}")
         lines.append(f"| `{model}`{(' (' + ', '.join(f'{k}={v}' for k, v in rest) + ')') if rest else ''} | " + " | ".join(cells) + " |")
     return lines + ["", f"*Cells: the verdict and the final validation {metric} (mean over seeds).*", ""]
 
@@ -917,14 +532,14 @@ def build_report(results_dir) -> dict:
         epochs = sorted({r["config"]["epochs"] for runs in unit.runs.values() for r in runs})
         better = "higher" if d["metric_mode"] == "max" else "lower"
         md += [f"### {unit.title}", ""]
-        md += [f"Dataset `{d['name']}`, {d['metric']} ({better} is better; chance {_fmt(d['chance'])}, target "
-               f"{_fmt(d['target'])}); seeds {', '.join(map(str, seeds))}; {'/'.join(map(str, epochs))} epochs.", ""]
+        md += [f"Dataset `{d['name']}`, {d['metric']} ({better} is better; chance {format_number(d['chance'])}, target "
+               f"{format_number(d['target'])}); seeds {', '.join(map(str, seeds))}; {'/'.join(map(str, epochs))} epochs.", ""]
         md += [f"- {verdict_in_words(unit.runs[m])}" for m in unit.models]
         md += [f"- {s}" for s in (_versus(unit, m) for m in unit.models if m != unit.pair) if s]
         md += [""]
         for kind, draw in (("curves", figure_curves), ("gradient_flow", figure_gradient_flow),
                            ("through_time", figure_through_time), ("heatmap", figure_heatmap),
-                           ("global_norm", figure_global_norm)):
+                           ("global_norm", figure_global_norm), ("activations", figure_activations)):
             result = draw(unit, figures_dir / f"{unit.slug}_{kind}.png")
             if result is not None:
                 drawn.append(result[0])
@@ -936,7 +551,7 @@ def build_report(results_dir) -> dict:
             swept.setdefault((r["config"]["suite"], r["config"]["group"], r["config"]["dataset"]), []).append(r)
     sweep_blocks = []
     for (suite, group, dataset), runs in swept.items():
-        axis = _sweep_axis([r["config"]["sweep"] for r in runs])
+        axis = sweep_axis([r["config"]["sweep"] for r in runs])
         if axis is None:
             continue
         result = figure_sweep(runs, axis, figures_dir / _slug(f"{suite}_{group}_{dataset}_sweep_{axis}.png"))

@@ -9,6 +9,7 @@ Nothing here is typed by hand: rerun it and the tables follow the records.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from benchmarks import verdicts
@@ -154,20 +155,57 @@ def comparison_table(convergence):
     return pd.DataFrame(rows)
 
 
-def _fmt(value, digits=3):
-    if value is None or value != value:  # None or NaN
+def format_number(value, digits=3) -> str:
+    """A number for tables and prose: `3.2e-7`, `0.85`, `12`, `1.2e4`; `–` for missing.
+
+    Args:
+        value: a Python or NumPy number, `None` or NaN (both shown as `–`);
+            anything else is shown with `str`.
+        digits: significant digits between 1e-2 and 10**digits. Defaults to `3`.
+    """
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # NumPy scalars: their ints are not `int`
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    if isinstance(value, float):
-        if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e4):
-            return f"{value:.1e}"
-        return f"{value:.{digits}g}"
-    return str(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e4):
+        return str(int(value))
+    if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e4):
+        mantissa, exponent = f"{value:.1e}".split("e")
+        return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
+    if abs(value) >= 10**digits:
+        return f"{value:.0f}"
+    return f"{value:.{digits}g}"
 
 
-def _pm(mean, std):
-    if mean != mean:
+def finite_values(values) -> list:
+    """The finite numbers among `values` (`None`, NaN and +-inf left out)."""
+    return [v for v in values if v is not None and isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+def percent(fraction) -> str:
+    """`0.25` -> `25%`."""
+    return f"{100 * fraction:.0f}%"
+
+
+CLIP_KEYS = ("clipnorm", "global_clipnorm", "clipvalue")
+
+
+def clipping_setting(record: dict) -> str | None:
+    """The clipping setting of a run, e.g. `clipnorm=1`, or `None`."""
+    settings = record.get("optimizer") or {}
+    parts = [f"{k}={format_number(settings[k])}" for k in CLIP_KEYS if settings.get(k)]
+    return ", ".join(parts) or None
+
+
+def format_mean_std(mean, std) -> str:
+    """`mean ± std` with `format_number`; `–` when the mean is missing."""
+    if format_number(mean) == "–":
         return "–"
-    return f"{_fmt(mean)} ± {_fmt(std)}"
+    return f"{format_number(mean)} ± {format_number(std)}"
 
 
 def comparison_markdown(comparison) -> str:
@@ -177,15 +215,15 @@ def comparison_markdown(comparison) -> str:
               "grad ratio first/last layer", "grad ratio early/late steps", "verdicts"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in comparison.iterrows():
-        metric = f"{r.metric_name} ({'higher' if r.metric_mode == 'max' else 'lower'} is better; chance {_fmt(r.chance)}, target {_fmt(r.target)})"
+        metric = f"{r.metric_name} ({'higher' if r.metric_mode == 'max' else 'lower'} is better; chance {format_number(r.chance)}, target {format_number(r.target)})"
         cells = [
             r.suite, r.group, r.sweep or "–", r.dataset, metric, f"`{r.baseline}`", f"`{r.mitigated}`", str(r.seeds),
-            _pm(r.baseline_best_val_metric_mean, r.baseline_best_val_metric_std),
-            _pm(r.mitigated_best_val_metric_mean, r.mitigated_best_val_metric_std),
-            _fmt(r.best_val_metric_diff),
+            format_mean_std(r.baseline_best_val_metric_mean, r.baseline_best_val_metric_std),
+            format_mean_std(r.mitigated_best_val_metric_mean, r.mitigated_best_val_metric_std),
+            format_number(r.best_val_metric_diff),
             f"{r.baseline_reached_target} vs {r.mitigated_reached_target}",
-            f"{_fmt(r.baseline_grad_ratio_first_last_mean)} vs {_fmt(r.mitigated_grad_ratio_first_last_mean)}",
-            f"{_fmt(r.baseline_temporal_ratio_early_late_mean)} vs {_fmt(r.mitigated_temporal_ratio_early_late_mean)}",
+            f"{format_number(r.baseline_grad_ratio_first_last_mean)} vs {format_number(r.mitigated_grad_ratio_first_last_mean)}",
+            f"{format_number(r.baseline_temporal_ratio_early_late_mean)} vs {format_number(r.mitigated_temporal_ratio_early_late_mean)}",
             f"{r.baseline_verdict} vs {r.mitigated_verdict}",
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -74,6 +74,12 @@ def clip_rate(record: dict) -> float | None:
     return sum(rates) / len(rates)
 
 
+def verdict_ratio(record: dict):
+    """The gradient ratio the verdict judges by: early/late steps if measured, else first/last layer."""
+    ratio = temporal_ratio(record)
+    return ratio if ratio is not None else first_last_ratio(record)
+
+
 def verdict(record: dict) -> str:
     """`"vanishing"`, `"exploding"`, `"healthy"` or `"unknown"` (no gradient log)."""
     if record.get("diverged"):

@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import report, verdicts
@@ -23,9 +24,9 @@ def test_report_builds_and_every_figure_exists(tiny_report):
     md = (tiny_report / "report.md").read_text()
     page = (tiny_report / "report.html").read_text()
     figures = re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\)", md)
-    # 3 pairs x (curves, gradient flow, heatmap, global norm), gradient through time for the 2 RNN pairs,
-    # and the clipnorm sweep.
-    assert len(figures) == 3 * 4 + 2 + 1
+    # 3 pairs x (curves, gradient flow, heatmap, global norm, activations: sigmoid/ReLU MLPs and the tanh
+    # SimpleRNN), gradient through time for the 2 RNN pairs, and the clipnorm sweep.
+    assert len(figures) == 3 * 5 + 2 + 1
     for rel in figures:
         assert (tiny_report / rel).is_file(), rel
         assert (tiny_report / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -38,11 +39,13 @@ def test_report_builds_and_every_figure_exists(tiny_report):
     for text in (md, page):
         assert "Suite" in text and "tiny" in text and "seeds 0" in text
         assert "Keras 3." in text and "CPU cores" in text and "Report generated" in text
-        assert f"below {report._fmt(verdicts.VANISHING_RATIO)} times" in text
+        assert f"below {report.format_number(verdicts.VANISHING_RATIO)} times" in text
         assert "mlp_he_relu_bn" in text and "rnn_gru" in text
     assert "| suite | group | sweep |" in md
     assert "<table>" in page
     assert re.search(r"`mlp_sigmoid_deep`: \*\*vanishing\*\*; first-layer gradient \S+ of the last layer's", md)
+    assert "Fraction of units saturated for sigmoid (output within 0.01 of a bound) or dead for ReLU" in md
+    assert "Fraction of units saturated for tanh" in md
 
 
 def test_report_rebuild_removes_stale_figures(tiny_report):
@@ -152,3 +155,25 @@ def test_bad_results_dir_is_one_sentence(tmp_path, capsys, make, fragment):
     assert "Traceback" not in err and err.count("\n") == 1
     with pytest.raises(ValueError, match=fragment):
         report.build_report(path)
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (None, "–"),
+        (float("nan"), "–"),
+        (np.float64(3.2e-7), "3.2e-7"),
+        (0.85, "0.85"),
+        (12.0, "12"),
+        (np.int64(7), "7"),
+        (1234.5, "1234"),
+        (123456.0, "1.2e5"),
+        (float("-inf"), "-inf"),
+        ("healthy", "healthy"),
+    ],
+)
+def test_numbers_read_the_same_in_tables_report_and_readme(value, text):
+    from benchmarks.tables import format_mean_std, format_number
+
+    assert format_number(value) == text
+    assert format_mean_std(value, 0.0) == ("–" if text == "–" else f"{text} ± 0")
