@@ -137,34 +137,53 @@ def _flow_steps(steps):
     return sorted({0, middle, len(steps) - 1})
 
 
-def figure_gradient_flow(unit: Unit, path: Path) -> tuple[Path, str] | None:
-    """Per-weight-layer gradient norm against depth at the start, middle and end of training."""
+def _profile_panels(unit: Unit, models, profiles, palette, xlabel, ylabel, nonfinite_note, integer_x=False, **style):
+    """One log-scale panel per model, three profiles each (start, middle, end).
+
+    `profiles(record)` returns `[(y_values, label), ...]` for the record of the
+    model's first seed; `style` goes to `ax.plot`. Returns the figure and the
+    notes (clamped zeros, left-out values) its caption must carry.
+    """
     from matplotlib.ticker import MaxNLocator
 
-    models = [m for m in unit.models if unit.runs[m][0].get("gradients")]
-    if not models:
-        return None
     fig = _new_figure(min(4.2 * len(models), 14), 3.8)
     axes = fig.subplots(1, len(models), sharey=True, squeeze=False)[0]
     notes = set()
     for ax, model in zip(axes, models):
         runs = unit.runs[model]
-        g = runs[0]["gradients"]
-        cols = _weight_columns(g)
-        picks = _flow_steps(g["steps"])
-        for i, color in zip(picks, ["#9ecae1", "#3182bd", "#08306b"][-len(picks):]):
-            y, clamped, nonfinite = _log_values([g["norms"][i][c] for c in cols])
-            ax.plot(range(1, len(cols) + 1), y, marker="o", markersize=3, color=color, label=f"step {g['steps'][i]}")
+        curves = profiles(runs[0])
+        for (values, label), color in zip(curves, palette[-len(curves):]):
+            y, clamped, nonfinite = _log_values(values)
+            ax.plot(range(1, len(y) + 1), y, color=color, label=label, **style)
             if clamped:
                 notes.add(f"zeros drawn at {LOG_FLOOR:g}")
             if nonfinite:
-                notes.add("non-finite norms left out")
+                notes.add(nonfinite_note)
         ax.set_yscale("log")
-        ax.set(title=f"{model} ({_seed_note(runs)})", xlabel="weight layer (1 = input side)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(title=f"{model} ({_seed_note(runs)})", xlabel=xlabel)
+        if integer_x:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    axes[0].set_ylabel("gradient L2 norm (log)")
+    axes[0].set_ylabel(ylabel)
+    return fig, notes
+
+
+def figure_gradient_flow(unit: Unit, path: Path) -> tuple[Path, str] | None:
+    """Per-weight-layer gradient norm against depth at the start, middle and end of training."""
+    models = [m for m in unit.models if unit.runs[m][0].get("gradients")]
+    if not models:
+        return None
+
+    def profiles(record):
+        g = record["gradients"]
+        cols = _weight_columns(g)
+        return [([g["norms"][i][c] for c in cols], f"step {g['steps'][i]}") for i in _flow_steps(g["steps"])]
+
+    fig, notes = _profile_panels(
+        unit, models, profiles, ["#9ecae1", "#3182bd", "#08306b"], "weight layer (1 = input side)",
+        "gradient L2 norm (log)", "non-finite norms left out", integer_x=True, marker="o", markersize=3,
+    )
     caption = ("Gradient flow: the L2 norm of each weight layer's raw gradient (before clipping) against depth, "
                "at the first, middle and last recorded step; normalization layers left out, as in the verdicts"
                + "".join(f"; {n}" for n in sorted(notes)) + ".")
@@ -176,26 +195,17 @@ def figure_through_time(unit: Unit, path: Path) -> tuple[Path, str] | None:
     models = [m for m in unit.models if (unit.runs[m][0].get("temporal") or {}).get("profiles")]
     if not models:
         return None
-    fig = _new_figure(min(4.2 * len(models), 14), 3.8)
-    axes = fig.subplots(1, len(models), sharey=True, squeeze=False)[0]
-    notes = set()
-    for ax, model in zip(axes, models):
-        runs = unit.runs[model]
-        t = runs[0]["temporal"]
-        profiles, epochs = t["profiles"], t.get("epochs") or list(range(len(t["profiles"])))
-        picks = sorted({0, len(profiles) // 2, len(profiles) - 1})
-        for i, color in zip(picks, ["#c7e9c0", "#41ab5d", "#00441b"][-len(picks):]):
-            y, clamped, nonfinite = _log_values(profiles[i])
-            ax.plot(range(1, len(y) + 1), y, color=color, label=f"epoch {epochs[i]}" + (" (init)" if epochs[i] == 0 else ""))
-            if clamped:
-                notes.add(f"zeros drawn at {LOG_FLOOR:g}")
-            if nonfinite:
-                notes.add("non-finite values left out")
-        ax.set_yscale("log")
-        ax.set(title=f"{model} ({_seed_note(runs)})", xlabel="input step")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("|dL/dx_t| (log)")
+
+    def profiles(record):
+        t = record["temporal"]
+        curves, epochs = t["profiles"], t.get("epochs") or list(range(len(t["profiles"])))
+        picks = sorted({0, len(curves) // 2, len(curves) - 1})
+        return [(curves[i], f"epoch {epochs[i]}" + (" (init)" if epochs[i] == 0 else "")) for i in picks]
+
+    fig, notes = _profile_panels(
+        unit, models, profiles, ["#c7e9c0", "#41ab5d", "#00441b"], "input step", "|dL/dx_t| (log)",
+        "non-finite values left out",
+    )
     caption = ("Gradient through time: the mean L2 norm of the loss's gradient with respect to each input step, on a "
                "fixed probe batch, at initialization (epoch 0), mid-training and after the last epoch; a curve that "
                "falls towards step 1 is a gradient that vanishes on its way back through time"
