@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from benchmarks import bench_data, bench_recorder
+from benchmarks.perf import bench_data, bench_recorder
 
 
 def test_bench_recorder_prints_and_writes_its_table(monkeypatch, tmp_path, capsys):
@@ -19,7 +19,7 @@ def test_bench_recorder_prints_and_writes_its_table(monkeypatch, tmp_path, capsy
     ratios = [float(cell) for cell in row.strip("|").split("|")[3:]]
     assert len(ratios) == 3 and all(math.isfinite(r) and r > 0 for r in ratios)
     text = out.read_text()
-    assert row in text and "python -m benchmarks.bench_recorder" in text
+    assert row in text and "python -m benchmarks.perf.bench_recorder" in text
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests for benchmarks.data and benchmarks.tfds_loaders.
+"""Tests for benchmarks.datasets: the embedded generators, the real tfds readers and the seeded batch sources.
 
 Embedded datasets are generated at small sizes into a per-test cache directory;
 the real datasets run under `tfds.testing.mock_data`, since this machine cannot
@@ -14,14 +14,16 @@ import keras
 import numpy as np
 import pytest
 
-from benchmarks import data
-from benchmarks.data import (
+from benchmarks.datasets import (
     Dataset,
     DatasetNotAvailableError,
+    dataset_info,
+    dataset_signature,
     list_datasets,
     load_dataset,
 )
-from benchmarks.tfds_loaders import AugmentedImages, pad_crop_flip
+from benchmarks.datasets import embedded, real
+from benchmarks.datasets.batches import AugmentedImages, EpochBatches, pad_crop_flip
 
 SMALL = {
     "mnist1d": dict(num_samples=200),
@@ -93,7 +95,7 @@ def test_embedded_shapes_and_dtypes(name, params, x_shape, y_shape, y_dtype):
         assert np.isfinite(x).all()
     summary = ds.to_dict()
     json.dumps(summary)
-    assert summary["params"] == {**data._REGISTRY[name].defaults, **SMALL[name], **params}
+    assert summary["params"] == {**dataset_info(name).defaults, **SMALL[name], **params}
     assert (summary["n_train"], summary["n_val"], summary["n_test"]) == tuple(
         ds.num_examples(s) for s in ("train", "val", "test")
     )
@@ -216,7 +218,7 @@ def test_cache_hit_returns_the_same_arrays(cache, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("regenerated instead of reading the cache")
 
-    monkeypatch.setattr(data, "_adding_examples", fail)
+    monkeypatch.setattr(embedded, "_adding_examples", fail)
     for a, b in zip(arrays(first), arrays(load_dataset("adding", **SMALL["adding"]))):
         np.testing.assert_array_equal(a, b)
     # batch_size does not change the arrays, so it shares the cache entry.
@@ -280,10 +282,14 @@ def test_augmented_images_are_seeded_per_epoch_and_train():
     assert len(source) == 3 and source.num_examples == 40
     xb, yb = source[2]
     assert xb.shape == (8, 32, 32, 3) and xb.dtype == np.float32 and yb.dtype == np.int32
-    twin = AugmentedImages(x, y, mean=[0.5] * 3, std=[0.25] * 3, batch_size=16, seed=5)
+    twin = AugmentedImages(x, y, mean=[0.5] * 3, std=[0.25] * 3, batch_size=16, seed=5, lookahead=0)
     np.testing.assert_array_equal(source[0][0], twin[0][0])
     source.on_epoch_end()
     assert not np.array_equal(source[0][0], twin[0][0])
+    # A batch depends on (seed, epoch, index) only: whatever the order, the thread, or the lookahead.
+    twin.set_epoch(source.epoch)
+    for i in (2, 0, 1):
+        np.testing.assert_array_equal(source[i][0], twin[i][0])
     with pytest.raises(IndexError):
         source[3]
 
@@ -291,6 +297,37 @@ def test_augmented_images_are_seeded_per_epoch_and_train():
     model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = model.fit(source, epochs=2, verbose=0)
     assert source.epoch >= 3 and np.isfinite(history.history["loss"]).all()
+
+
+@pytest.mark.parity
+def test_epoch_batches_order_is_a_function_of_seed_and_epoch():
+    x = np.arange(50, dtype=np.float32).reshape(25, 2)
+    y = np.arange(25, dtype=np.int32)
+    a, b = EpochBatches(x, y, batch_size=10, seed=3), EpochBatches(x, y, batch_size=10, seed=3)
+    assert len(a) == 3
+    epoch0 = np.concatenate([np.asarray(a[i][1]) for i in range(3)])
+    assert sorted(epoch0.tolist()) == list(range(25))  # a permutation: every example once
+    b.set_epoch(4)
+    a.set_epoch(4)
+    for i in (2, 1, 0):
+        np.testing.assert_array_equal(np.asarray(a[i][0]), np.asarray(b[i][0]))
+    epoch4 = np.concatenate([np.asarray(a[i][1]) for i in range(3)])
+    assert not np.array_equal(epoch0, epoch4)
+    c = EpochBatches(x, y, batch_size=10, seed=4)
+    assert not np.array_equal(epoch0, np.concatenate([np.asarray(c[i][1]) for i in range(3)]))
+
+
+def test_signatures_describe_datasets_without_their_data():
+    for name, (shape, outputs) in REAL.items():
+        sig = dataset_signature(name)
+        assert sig.input_shape == shape and sig.num_outputs == outputs
+    assert dataset_signature("adding", length=7).input_shape == (7, 2)
+    assert dataset_signature("mnist1d", shape="flat").input_shape == (40,)
+    assert dataset_signature("imdb_reviews", maxlen=30).vocab_size == 10000
+    ds = load_dataset("copy_memory", **SMALL["copy_memory"])
+    sig = dataset_signature("copy_memory", **SMALL["copy_memory"])
+    assert (sig.input_shape, sig.num_outputs, sig.sequence_output, sig.chance) == (
+        ds.input_shape, ds.num_outputs, ds.sequence_output, ds.chance)
 
 
 # ---------------------------------------------------------------- real (tfds)
@@ -363,15 +400,12 @@ def test_missing_data_is_one_clear_sentence(name, tmp_path, monkeypatch):
 
 
 def test_imdb_tokens_follow_training_word_frequency():
-    from benchmarks import tfds_loaders
-
     texts = np.array([b"The movie was great<br />great!", b"the plot, THE end", b"unseen words here"], dtype=object)
     y = np.array([1, 0, 1], np.int32)
     splits = {"train": (texts[:2], y[:2]), "val": (texts[:1], y[:1]), "test": (texts[2:], y[2:])}
-    info = data._REGISTRY["imdb_reviews"]
+    info = dataset_info("imdb_reviews")
     params = {**info.defaults, "vocab_size": 5, "maxlen": 4}
-    scores = dict(num_outputs=2, metric="accuracy", metric_mode="max", chance=0.5, target=0.85)
-    ds = tfds_loaders._build_imdb(info, params, splits, scores)
+    ds = real._build_imdb(info, params, splits)
     # ids: 0 pad, 1 unknown, then "the" (3x), "great" (2x), "end" (first of the 1x words).
     np.testing.assert_array_equal(ds.train[0], [[1, 1, 3, 3], [2, 1, 2, 4]])  # keeps the last 4
     np.testing.assert_array_equal(ds.test[0], [[0, 1, 1, 1]])  # padded at the front

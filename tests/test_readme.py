@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.readme import current_block, headline_markdown
+from benchmarks.reporting.readme import current_block, headline_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,11 +14,11 @@ def test_readme_headline_matches_the_reference_records():
         pytest.skip("no reference records in results/")
     block = current_block((ROOT / "README.md").read_text())
     assert block is not None, "README.md lost its headline markers"
-    assert block == headline_markdown(ROOT / "results"), "run `python -m benchmarks.readme` to regenerate the table"
+    assert block == headline_markdown(ROOT / "results"), "run `python -m benchmarks.reporting.readme` to regenerate the headline"
 
 
 def test_readme_gives_the_two_commands():
     text = (ROOT / "README.md").read_text()
-    assert 'pip install -e . && gradzoo run' in text
+    assert "pip install -e . && gradzoo run" in text
     assert 'pip install -e ".[test]" && pytest' in text
     assert 'pip install -e ".[test]" && pytest' in (ROOT / ".ci" / "run").read_text()

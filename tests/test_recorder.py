@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import zoo
-from benchmarks.backend import loss_and_gradients
-from benchmarks.recorder import LOG_KEY, GradientRecorder, gradient_stats, layer_groups
+from benchmarks.harness.backend import loss_and_gradients
+from benchmarks.harness.gradnorms import gradient_stats, layer_groups
+from benchmarks.harness.recorder import LOG_KEY, GradientRecorder
 
 pytestmark = pytest.mark.parity
 

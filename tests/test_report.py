@@ -6,8 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import report, verdicts
+from helpers import make_record, temporal_log
+
+from benchmarks.analysis import verdicts
+from benchmarks.analysis.formatting import format_number
 from benchmarks.cli import main
+from benchmarks.reporting import report
+from benchmarks.reporting.html import markdown_to_html
 
 TINY = str(Path(__file__).parent / "data" / "tiny.toml")
 
@@ -39,11 +44,11 @@ def test_report_builds_and_every_figure_exists(tiny_report):
     for text in (md, page):
         assert "Suite" in text and "tiny" in text and "seeds 0" in text
         assert "Keras 3." in text and "CPU cores" in text and "Report generated" in text
-        assert f"below {report.format_number(verdicts.VANISHING_RATIO)} times" in text
+        assert f"below {format_number(verdicts.VANISHING_RATIO)} times" in text
         assert "mlp_he_relu_bn" in text and "rnn_gru" in text
     assert "| suite | group | sweep |" in md
     assert "<table>" in page
-    assert re.search(r"`mlp_sigmoid_deep`: \*\*vanishing\*\*; first-layer gradient \S+ of the last layer's", md)
+    assert re.search(r"`mlp_sigmoid_deep\[depth=6, width=16\]`: \*\*vanishing\*\*; first-layer gradient \S+ of the last layer's", md)
     assert "Fraction of units saturated for sigmoid (output within 0.01 of a bound) or dead for ReLU" in md
     assert "Fraction of units saturated for tanh" in md
 
@@ -57,95 +62,94 @@ def test_report_rebuild_removes_stale_figures(tiny_report):
     assert paths["html"].is_file() and paths["markdown"].is_file()
 
 
-def _record(model, role, ratio, *, best=0.09, epochs_to_target=None, diverged_step=None, peak=1.0, clipnorm=None):
-    """A minimal record: two weight layers (first, last) and a norm layer, one epoch."""
-    baseline = "mlp_sigmoid_deep"
-    return {
-        "schema": 1,
-        "run_id": model,
-        "config": {"model": model, "suite": "s", "group": "g", "sweep": {}, "dataset": "mnist1d", "seed": 0, "epochs": 30},
-        "optimizer": {"name": "adam", **({"clipnorm": clipnorm} if clipnorm else {})},
-        "model": {"name": model, "role": role, "baseline": None if role == "baseline" else baseline, "partners": []},
-        "dataset": {"name": "mnist1d", "metric": "accuracy", "metric_mode": "max", "chance": 0.1, "target": 0.6, "loss": "xent"},
-        "diverged": diverged_step is not None,
-        "diverged_step": diverged_step,
-        "summary": {"epochs_run": 30, "best_val_metric": best, "epochs_to_target": epochs_to_target},
-        "gradients": {
-            "layers": [
-                {"name": "dense_0", "depth_index": 0, "kind": "weight"},
-                {"name": "bn_0", "depth_index": 1, "kind": "norm"},
-                {"name": "head", "depth_index": 2, "kind": "weight"},
-            ],
-            "epoch": {
-                "mean": [[ratio, 5.0, 1.0]],
-                "global_pre_max": [peak],
-                "clip_rate": [0.4 if clipnorm else 0.0],
-            },
-        },
-    }
-
-
 def test_verdict_in_words_vanishing_and_healthy():
-    sigmoid = report.verdict_in_words([_record("mlp_sigmoid_deep", "baseline", 1e-9)])
+    sigmoid = verdicts.verdict_in_words([make_record("mlp_sigmoid_deep", "baseline", 1e-9)])
     assert sigmoid.startswith("`mlp_sigmoid_deep`: **vanishing**")
     assert "first-layer gradient 1e-9 of the last layer's" in sigmoid
     assert "never left chance level in 30 epochs" in sigmoid
 
-    healthy = report.verdict_in_words([_record("mlp_he_relu_bn", "mitigated", 0.8, best=0.88, epochs_to_target=12)])
+    healthy = verdicts.verdict_in_words([make_record("mlp_he_relu_bn", "mitigated", 0.8, best=0.88, epochs_to_target=12)])
     assert healthy.startswith("`mlp_he_relu_bn`: **healthy**")
     assert "ratio 0.8" in healthy and "reached the target 0.6 in epoch 12" in healthy
     assert "vanishing" not in healthy and "exploding" not in healthy
 
 
 def test_verdict_in_words_exploding_clipped_and_seeds():
-    exploded = report.verdict_in_words([_record("mlp_relu_large_init", "baseline", 1.0, diverged_step=37)])
+    exploded = verdicts.verdict_in_words([make_record("mlp_relu_large_init", "baseline", 1.0, diverged_step=37)])
     assert "**exploding**" in exploded and "diverged (non-finite loss or gradient) at step 37" in exploded
 
-    clipped = report.verdict_in_words([_record("mlp_relu_large_init_clipped", "mitigated", 1.0, peak=5e4, clipnorm=1.0, best=0.3)])
+    clipped = verdicts.verdict_in_words([make_record("mlp_relu_large_init_clipped", "mitigated", 1.0, peak=5e4, clipnorm=1.0, best=0.3)])
     assert "**exploding**" in clipped and "peaked at 5e4" in clipped
     assert "clipping (clipnorm=1) shrank 40% of updates" in clipped
     assert "left chance level but missed the target" in clipped
 
-    seeds = [_record("m", "baseline", 1e-9), _record("m", "baseline", 1e-8), _record("m", "baseline", 0.5)]
-    text = report.verdict_in_words(seeds)
+    seeds = [make_record("m", "baseline", 1e-9), make_record("m", "baseline", 1e-8), make_record("m", "baseline", 0.5)]
+    text = verdicts.verdict_in_words(seeds)
     assert "**vanishing** in 2 of 3 seeds (healthy in 1)" in text and "median of 3 seeds" in text
 
 
 def test_verdict_in_words_through_time():
-    record = _record("rnn_simple", "baseline", 0.9)
-    record["temporal"] = {"epochs": [0, 1], "profiles": [[1e-9, 1.0], [1e-9, 1.0]], "early_late_ratio": [1e-9, 2e-9],
-                          "edge_fraction": 0.1}
-    text = report.verdict_in_words([record])
+    record = make_record("rnn_simple", "baseline", 0.9, temporal=temporal_log([1e-9, 2e-9]))
+    text = verdicts.verdict_in_words([record])
     assert "**vanishing**" in text
     assert "the gradient reaching the first 10% of input steps is 2e-9 of that reaching the last 10%" in text
     assert "first/last-layer ratio 0.9" in text
-    assert any("through time" in line for line in report.thresholds_lines([record]))
-    assert not any("through time" in line for line in report.thresholds_lines([_record("m", "baseline", 0.9)]))
+    assert any("through time" in line for line in verdicts.thresholds_lines([record]))
+    assert not any("through time" in line for line in verdicts.thresholds_lines([make_record("m", "baseline", 0.9)]))
 
 
 def test_left_chance_threshold():
     # chance 0.1, target 0.6: leaving chance needs more than 0.1 + 0.1 * 0.5 = 0.15.
-    assert not report.left_chance(0.15, 0.1, 0.6, "max")
-    assert report.left_chance(0.16, 0.1, 0.6, "max")
+    assert not verdicts.left_chance(0.15, 0.1, 0.6, "max")
+    assert verdicts.left_chance(0.16, 0.1, 0.6, "max")
     # Lower is better (MSE): chance 1/6, target 0.01.
-    assert report.left_chance(0.1, 1 / 6, 0.01, "min")
-    assert not report.left_chance(0.16, 1 / 6, 0.01, "min")
-    assert not report.left_chance(None, 0.1, 0.6, "max")
+    assert verdicts.left_chance(0.1, 1 / 6, 0.01, "min")
+    assert not verdicts.left_chance(0.16, 1 / 6, 0.01, "min")
+    assert not verdicts.left_chance(None, 0.1, 0.6, "max")
 
 
-def test_markdown_to_html_inlines_images(tmp_path):
-    (tmp_path / "figures").mkdir()
-    (tmp_path / "figures" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
-    page = report.markdown_to_html("# T\n\n- `x` <b>\n\n![a](figures/a.png)\n*cap*\n\n| h |\n|---|\n| **c** |\n", tmp_path)
-    assert "<h1" in page and "<code>x</code> &lt;b&gt;" in page
-    assert 'src="data:image/png;base64,' in page and "<figcaption>cap</figcaption>" in page
+def test_markdown_to_html_inlines_only_the_reports_own_figures(tmp_path):
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "a.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY")
+    (figures / "link.png").symlink_to(secret)
+    text = ("# T <script>alert(1)</script>\n\n- `x` <b>\n\n![a](figures/a.png)\n*cap*\n\n| h |\n|---|\n| **c** |\n\n"
+            f"![stolen](figures/../id_rsa) ![abs]({secret}) ![link](figures/link.png)\n")
+    page = markdown_to_html(text, figures)
+    assert "<h1>" in page and "&lt;script&gt;" in page and "<script>" not in page
+    assert "<code>x</code> &lt;b&gt;" in page
+    assert page.count('src="data:image/png;base64,') == 1 and "<em>cap</em>" in page
     assert "<td><strong>c</strong></td>" in page
+    import base64
+
+    assert base64.b64encode(b"PRIVATE KEY").decode() not in page and "id_rsa" not in page.split("<body>")[1].split("stolen")[0]
+    assert "stolen" in page and "abs" in page and "link" in page  # shown as their alt text, nothing embedded
+
+
+def test_a_group_name_with_markdown_cannot_embed_a_file(tmp_path, capsys):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET")
+    suite = tmp_path / "evil.toml"
+    suite.write_text(f'epochs = 1\nbatch_size = 32\n[[runs]]\nname = "x\\n![s]({secret})"\nmodels = ["mlp_he_relu_bn"]\n'
+                     'dataset = "mnist1d"\ndataset_params = { num_samples = 100, shape = "flat" }\n'
+                     'model_overrides = { depth = 1, width = 4 }\n')
+    assert main(["run", str(suite), "--out", str(tmp_path / "out")]) == 2
+    assert "control characters" in capsys.readouterr().err
+    suite.write_text(suite.read_text().replace("\\n", " "))
+    assert main(["run", str(suite), "--out", str(tmp_path / "out")]) == 0
+    assert main(["report", "--results", str(tmp_path / "out")]) == 0
+    import base64
+
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert base64.b64encode(b"TOP SECRET").decode() not in page and "TOP SECRET" not in page
 
 
 @pytest.mark.parametrize("make, fragment", [
     (lambda p: p / "missing", "does not exist"),
     (lambda p: (p / "file.txt").write_text("x") and p / "file.txt", "is a file"),
-    (lambda p: (p / "empty").mkdir() or p / "empty", "holds no run records"),
+    (lambda p: (p / "empty").mkdir() or p / "empty", "holds no readable run records"),
 ])
 def test_bad_results_dir_is_one_sentence(tmp_path, capsys, make, fragment):
     path = make(tmp_path)
@@ -153,7 +157,7 @@ def test_bad_results_dir_is_one_sentence(tmp_path, capsys, make, fragment):
     err = capsys.readouterr().err
     assert err.startswith("gradzoo: error: ") and fragment in err
     assert "Traceback" not in err and err.count("\n") == 1
-    with pytest.raises(ValueError, match=fragment):
+    with pytest.raises(ValueError, match=fragment):  # a UserError is a ValueError too
         report.build_report(path)
 
 
@@ -173,7 +177,7 @@ def test_bad_results_dir_is_one_sentence(tmp_path, capsys, make, fragment):
     ],
 )
 def test_numbers_read_the_same_in_tables_report_and_readme(value, text):
-    from benchmarks.tables import format_mean_std, format_number
+    from benchmarks.analysis.formatting import format_mean_std, format_number
 
     assert format_number(value) == text
     assert format_mean_std(value, 0.0) == ("–" if text == "–" else f"{text} ± 0")

@@ -4,9 +4,11 @@ import keras
 import numpy as np
 import pytest
 
+from helpers import make_record, temporal_log
+
 import zoo
-from benchmarks.temporal import TemporalProbe, early_late_ratio
-from benchmarks import verdicts
+from benchmarks.analysis import verdicts
+from benchmarks.harness.temporal import TemporalProbe, early_late_ratio
 
 pytestmark = pytest.mark.parity
 
@@ -46,9 +48,6 @@ def test_large_recurrent_init_amplifies_early_steps():
 def test_early_late_ratio_and_verdict():
     assert early_late_ratio([1e-9] * 10 + [1.0] * 10) == pytest.approx(1e-9)
     assert early_late_ratio([1.0]) is None
-    record = {"diverged": False, "gradients": {"epoch": {"mean": [[1.0, 1.0]], "global_pre_max": [1.0]},
-              "layers": [{"depth_index": 0, "kind": "weight"}, {"depth_index": 1, "kind": "weight"}]},
-              "temporal": {"early_late_ratio": [0.5, 1e-6]}}
-    assert verdicts.verdict(record) == "vanishing"
-    record["temporal"]["early_late_ratio"][-1] = 0.3
-    assert verdicts.verdict(record) == "healthy"
+    # A healthy layer ratio (1.0), but the gradient through time vanishes: the profile decides.
+    assert verdicts.verdict(make_record("rnn_simple", ratio=1.0, temporal=temporal_log([0.5, 1e-6]))) == "vanishing"
+    assert verdicts.verdict(make_record("rnn_simple", ratio=1.0, temporal=temporal_log([0.5, 0.3]))) == "healthy"

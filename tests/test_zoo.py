@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import zoo
-from benchmarks.backend import loss_and_gradients
-from benchmarks.recorder import layer_groups
+from benchmarks.harness.backend import loss_and_gradients
+from benchmarks.harness.gradnorms import layer_groups
 
 pytestmark = pytest.mark.parity
 

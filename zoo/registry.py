@@ -212,3 +212,40 @@ def build(name: str, input_shape, num_outputs: int, **overrides):
 
 
 _RANK_MEANING = {1: "features", 2: "steps, features", 3: "height, width, channels"}
+
+
+def architecture_name(name: str, overrides: dict | None = None) -> str:
+    """The name of the architecture `build(name, ..., **overrides)` actually builds.
+
+    A sweep over `depth` turns `plain_20_1d` into a 110-layer net: that net is
+    `plain_110_1d`, and tables should say so. The name is that of a registered
+    model of the same family, role, input rank and optimizer whose defaults
+    equal the effective hyperparameters; when none does, the overrides that
+    differ from the defaults are written in brackets:
+    `mlp_sigmoid_deep[depth=50]`.
+
+    Args:
+        name: a registered model name.
+        overrides: the hyperparameters passed to `build`. Defaults to none.
+
+    Returns:
+        The architecture's name.
+    """
+    spec = get_spec(name)
+    overrides = dict(overrides or {})
+    effective = {**spec.defaults, **overrides}
+    changed = {k: v for k, v in overrides.items() if spec.defaults.get(k, _MISSING) != v}
+    if not changed:
+        return name
+    for other in _REGISTRY.values():
+        if (other.family, other.role, other.input_rank, other.optimizer) != (
+            spec.family, spec.role, spec.input_rank, spec.optimizer,
+        ):  # fmt: skip
+            continue
+        keys = set(other.defaults) | set(effective)
+        if all(other.defaults.get(k, _MISSING) == effective.get(k, _MISSING) for k in keys):
+            return other.name
+    return f"{name}[{', '.join(f'{k}={v}' for k, v in sorted(changed.items()))}]"
+
+
+_MISSING = object()

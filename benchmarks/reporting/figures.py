@@ -14,11 +14,12 @@ import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks import verdicts
-from benchmarks.tables import clipping_setting, finite_values, format_number, percent
+from benchmarks.analysis import verdicts
+from benchmarks.analysis.formatting import finite_values, format_number, percent
+from benchmarks.storage import save_figure_atomic
 
 if TYPE_CHECKING:
-    from benchmarks.report import Unit
+    from benchmarks.reporting.units import Unit
 
 # Log-scale plots draw zeros (and anything smaller) at this floor.
 LOG_FLOOR = 1e-30
@@ -37,8 +38,7 @@ def _new_figure(width, height):
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=FIGURE_DPI)
-    return path
+    return save_figure_atomic(fig, path, FIGURE_DPI)
 
 
 def _log_values(values):
@@ -79,11 +79,7 @@ def _colors(n):
 
 
 def _seed_note(runs) -> str:
-    return f"seed {runs[0]['config']['seed']}" + (f", one of {len(runs)}" if len(runs) > 1 else "")
-
-
-def _weight_columns(grads):
-    return [i for i, layer in enumerate(grads["layers"]) if layer["kind"] == "weight"]
+    return f"seed {runs[0].config.seed}" + (f", one of {len(runs)}" if len(runs) > 1 else "")
 
 
 def figure_curves(unit: Unit, path: Path) -> tuple[Path, str]:
@@ -92,13 +88,13 @@ def figure_curves(unit: Unit, path: Path) -> tuple[Path, str]:
 
     fig = _new_figure(11, 3.8)
     ax_loss, ax_metric = fig.subplots(1, 2)
-    d = next(iter(unit.runs.values()))[0]["dataset"]
+    d = next(iter(unit.runs.values()))[0].dataset
     notes = set()
     for model, color in zip(unit.models, _colors(len(unit.models))):
         runs = unit.runs[model]
         for key, ax, style, split in (("loss", ax_loss, "-", "train"), ("val_loss", ax_loss, "--", "val"),
                                       ("metric", ax_metric, "-", "train"), ("val_metric", ax_metric, "--", "val")):
-            x, mean, lo, hi = _mean_band([r["history"][key] for r in runs])
+            x, mean, lo, hi = _mean_band([getattr(r.history, key) for r in runs])
             if not len(x):
                 continue
             if ax is ax_loss:
@@ -110,20 +106,19 @@ def figure_curves(unit: Unit, path: Path) -> tuple[Path, str]:
             ax.plot(x, mean, style, color=color, marker="." if len(x) < 30 else None, label=f"{model} ({split})")
             if len(runs) > 1:
                 ax.fill_between(x, lo, hi, color=color, alpha=0.15, linewidth=0)
-        if any(r.get("diverged") for r in runs):
+        if any(r.diverged for r in runs):
             notes.add("a curve that stops early is a run that diverged")
     ax_loss.set_yscale("log")
-    ax_loss.set(title="loss (log scale)", xlabel="epoch", ylabel=d["loss"])
-    ax_metric.axhline(d["chance"], color="grey", linestyle=":", linewidth=1, label=f"chance {format_number(d['chance'])}")
-    ax_metric.axhline(d["target"], color="green", linestyle=":", linewidth=1, label=f"target {format_number(d['target'])}")
-    better = "higher" if d["metric_mode"] == "max" else "lower"
-    ax_metric.set(title=f"{d['metric']} ({better} is better)", xlabel="epoch", ylabel=d["metric"])
+    ax_loss.set(title="loss (log scale)", xlabel="epoch", ylabel=d.loss)
+    ax_metric.axhline(d.chance, color="grey", linestyle=":", linewidth=1, label=f"chance {format_number(d.chance)}")
+    ax_metric.axhline(d.target, color="green", linestyle=":", linewidth=1, label=f"target {format_number(d.target)}")
+    ax_metric.set(title=f"{d.metric} ({d.better} is better)", xlabel="epoch", ylabel=d.metric)
     for ax in (ax_loss, ax_metric):
         ax.grid(True, alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_metric.legend(fontsize=7, loc="best")
     seeds = max(len(r) for r in unit.runs.values())
-    caption = (f"Loss and {d['metric']} per epoch, train (solid) and validation (dashed)"
+    caption = (f"Loss and {d.metric} per epoch, train (solid) and validation (dashed)"
                + (f", mean over {seeds} seeds with a min-max band" if seeds > 1 else ", one seed")
                + "".join(f"; {n}" for n in sorted(notes)) + ".")
     return _save(fig, path), caption
@@ -171,14 +166,14 @@ def _profile_panels(unit: Unit, models, profiles, palette, xlabel, ylabel, nonfi
 
 def figure_gradient_flow(unit: Unit, path: Path) -> tuple[Path, str] | None:
     """Per-weight-layer gradient norm against depth at the start, middle and end of training."""
-    models = [m for m in unit.models if unit.runs[m][0].get("gradients")]
+    models = [m for m in unit.models if unit.runs[m][0].gradients]
     if not models:
         return None
 
     def profiles(record):
-        g = record["gradients"]
-        cols = _weight_columns(g)
-        return [([g["norms"][i][c] for c in cols], f"step {g['steps'][i]}") for i in _flow_steps(g["steps"])]
+        g = record.gradients
+        cols = g.weight_columns
+        return [([g.norms[i][c] for c in cols], f"step {g.steps[i]}") for i in _flow_steps(g.steps)]
 
     fig, notes = _profile_panels(
         unit, models, profiles, ["#9ecae1", "#3182bd", "#08306b"], "weight layer (1 = input side)",
@@ -192,13 +187,13 @@ def figure_gradient_flow(unit: Unit, path: Path) -> tuple[Path, str] | None:
 
 def figure_through_time(unit: Unit, path: Path) -> tuple[Path, str] | None:
     """Recurrent nets: the loss's gradient w.r.t. each input step, at initialization, mid-training and the end."""
-    models = [m for m in unit.models if (unit.runs[m][0].get("temporal") or {}).get("profiles")]
+    models = [m for m in unit.models if unit.runs[m][0].temporal and unit.runs[m][0].temporal.profiles]
     if not models:
         return None
 
     def profiles(record):
-        t = record["temporal"]
-        curves, epochs = t["profiles"], t.get("epochs") or list(range(len(t["profiles"])))
+        t = record.temporal
+        curves, epochs = t.profiles, t.epochs or list(range(len(t.profiles)))
         picks = sorted({0, len(curves) // 2, len(curves) - 1})
         return [(curves[i], f"epoch {epochs[i]}" + (" (init)" if epochs[i] == 0 else "")) for i in picks]
 
@@ -219,14 +214,14 @@ def figure_heatmap(unit: Unit, path: Path) -> tuple[Path, str] | None:
     from matplotlib import colormaps
     from matplotlib.colors import LogNorm
 
-    models = [m for m in unit.models if unit.runs[m][0].get("gradients") and unit.runs[m][0]["gradients"]["steps"]]
+    models = [m for m in unit.models if unit.runs[m][0].gradients and unit.runs[m][0].gradients.steps]
     if not models:
         return None
     maps, notes = {}, set()
     for model in models:
-        g = unit.runs[model][0]["gradients"]
-        cols = _weight_columns(g)
-        a = np.array([[np.nan if v is None else v for v in row] for row in g["norms"]], dtype=float)[:, cols].T
+        g = unit.runs[model][0].gradients
+        cols = g.weight_columns
+        a = np.array([[np.nan if v is None else v for v in row] for row in g.norms], dtype=float)[:, cols].T
         a, clamped, nonfinite = _log_values(a)
         maps[model] = a
         if clamped:
@@ -247,16 +242,16 @@ def figure_heatmap(unit: Unit, path: Path) -> tuple[Path, str] | None:
     image = None
     for ax, model in zip(axes, models):
         runs = unit.runs[model]
-        g = runs[0]["gradients"]
+        g = runs[0].gradients
         a = maps[model]
         image = ax.imshow(a, aspect="auto", interpolation="nearest", cmap=cmap, norm=norm)
-        steps = g["steps"]
+        steps = g.steps
         ticks = sorted({int(round(t)) for t in np.linspace(0, len(steps) - 1, min(6, len(steps)))})
         ax.set_xticks(ticks, [str(steps[t]) for t in ticks], fontsize=7)
         gaps = [i for i in range(len(steps) - 1) if steps[i + 1] - steps[i] > 1]
         if gaps:  # where the recorder switched from every step to every n-th
             ax.axvline(gaps[0] + 0.5, color="white", linestyle="--", linewidth=1.2)
-        names = [g["layers"][c]["name"] for c in _weight_columns(g)]
+        names = [g.layers[c].name for c in g.weight_columns]
         rows = range(len(names)) if len(names) <= 24 else sorted({int(round(t)) for t in np.linspace(0, len(names) - 1, 10)})
         ax.set_yticks(list(rows), [names[i] for i in rows], fontsize=7)
         ax.set(title=f"{model} ({_seed_note(runs)})", xlabel="step (recorded steps, evenly spaced)")
@@ -267,9 +262,9 @@ def figure_heatmap(unit: Unit, path: Path) -> tuple[Path, str] | None:
     return _save(fig, path), caption
 
 
-def _activation_log(record: dict) -> dict | None:
-    acts = (record.get("gradients") or {}).get("activations") or {}
-    return acts if acts.get("layers") and acts.get("per_epoch") else None
+def _activation_log(record):
+    acts = record.gradients.activations if record.gradients else None
+    return acts if acts is not None and acts.layers and acts.per_epoch else None
 
 
 def figure_activations(unit: Unit, path: Path) -> tuple[Path, str] | None:
@@ -287,18 +282,18 @@ def figure_activations(unit: Unit, path: Path) -> tuple[Path, str] | None:
     for ax, model in zip(axes, models):
         runs = unit.runs[model]
         acts = _activation_log(runs[0])
-        level = acts.get("saturation_level", level)
-        layers = acts["layers"]
-        kinds.update(layer["activation"] for layer in layers)
-        a = np.array([[np.nan if v is None else v for v in row] for row in acts["per_epoch"]], dtype=float).T
+        level = acts.saturation_level
+        layers = acts.layers
+        kinds.update(layer.activation for layer in layers)
+        a = np.array([[np.nan if v is None else v for v in row] for row in acts.per_epoch], dtype=float).T
         image = ax.imshow(a, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0, vmax=1)
         epochs = a.shape[1]
         ticks = sorted({int(round(t)) for t in np.linspace(0, epochs - 1, min(8, epochs))})
         ax.set_xticks(ticks, [str(t + 1) for t in ticks], fontsize=7)
-        names = [layer["name"] for layer in layers]
+        names = [layer.name for layer in layers]
         rows = range(len(names)) if len(names) <= 24 else sorted({int(round(t)) for t in np.linspace(0, len(names) - 1, 10)})
         ax.set_yticks(list(rows), [names[i] for i in rows], fontsize=7)
-        used = "/".join(sorted({layer["activation"] for layer in layers}))
+        used = "/".join(sorted({layer.activation for layer in layers}))
         ax.set(title=f"{model}, {used} ({_seed_note(runs)})", xlabel="epoch")
     fig.colorbar(image, ax=list(axes), label="fraction of units saturated or dead")
     saturating = sorted(kinds & {"sigmoid", "tanh"})
@@ -317,7 +312,7 @@ def figure_activations(unit: Unit, path: Path) -> tuple[Path, str] | None:
 
 def figure_global_norm(unit: Unit, path: Path) -> tuple[Path, str] | None:
     """The raw global gradient norm, the norm after clipping, and the clip rate per epoch."""
-    models = [m for m in unit.models if unit.runs[m][0].get("gradients") and unit.runs[m][0]["gradients"]["steps"]]
+    models = [m for m in unit.models if unit.runs[m][0].gradients and unit.runs[m][0].gradients.steps]
     if not models:
         return None
     fig = _new_figure(min(4.2 * len(models), 14), 4.4)
@@ -327,22 +322,22 @@ def figure_global_norm(unit: Unit, path: Path) -> tuple[Path, str] | None:
         ax, ax_rate = axes[0, col], axes[1, col]
         runs = unit.runs[model]
         r = runs[0]
-        g = r["gradients"]
-        pre, clamped, nonfinite = _log_values(g["global_norm_pre"])
-        marker = "." if len(g["steps"]) < 30 else None  # a run that diverged early has a handful of points
-        ax.plot(g["steps"], pre, color="#1f77b4", linewidth=1, marker=marker, label="before clipping")
-        clip = clipping_setting(r)
+        g = r.gradients
+        pre, clamped, nonfinite = _log_values(g.global_norm_pre)
+        marker = "." if len(g.steps) < 30 else None  # a run that diverged early has a handful of points
+        ax.plot(g.steps, pre, color="#1f77b4", linewidth=1, marker=marker, label="before clipping")
+        clip = r.clipping
         if clip:
-            post, c2, n2 = _log_values(g["global_norm_post"])
+            post, c2, n2 = _log_values(g.global_norm_post)
             clamped, nonfinite = clamped or c2, nonfinite or n2
-            ax.plot(g["steps"], post, "--", color="#ff7f0e", linewidth=1, marker=marker, label="after clipping")
-            rate = verdicts.clip_rate(r)
+            ax.plot(g.steps, post, "--", color="#ff7f0e", linewidth=1, marker=marker, label="after clipping")
+            rate = r.clip_rate
             title = f"{model} ({_seed_note(runs)})\n{clip}, clip rate {percent(rate) if rate is not None else '–'}"
         else:
             title = f"{model} ({_seed_note(runs)})\nno clipping"
-        rates = g["epoch"]["clip_rate"]
+        rates = g.epoch.clip_rate
         if rates:
-            per_epoch = (r["summary"].get("steps_run") or g.get("steps_seen") or 0) / len(rates)
+            per_epoch = (r.summary.steps_run or g.steps_seen or 0) / len(rates)
             ax_rate.stairs(rates, [i * per_epoch for i in range(len(rates) + 1)], fill=True, color="grey", alpha=0.5)
         ax_rate.set_ylim(0, 1.05)
         ax_rate.set_xlabel("step")
@@ -351,8 +346,8 @@ def figure_global_norm(unit: Unit, path: Path) -> tuple[Path, str] | None:
             notes.add(f"zeros drawn at {LOG_FLOOR:g}")
         if nonfinite:
             notes.add("non-finite norms left out")
-        if r.get("diverged") and r.get("diverged_step") is not None:
-            ax.axvline(r["diverged_step"], color="red", linewidth=1, label=f"diverged, step {r['diverged_step']}")
+        if r.diverged and r.diverged_step is not None:
+            ax.axvline(r.diverged_step, color="red", linewidth=1, label=f"diverged, step {r.diverged_step}")
         ax.axhline(verdicts.EXPLODING_NORM, color="red", linestyle=":", linewidth=1, label=f"exploding above {format_number(verdicts.EXPLODING_NORM)}")
         ax.set_yscale("log")
         ax.set_title(title, fontsize=9)
@@ -362,88 +357,5 @@ def figure_global_norm(unit: Unit, path: Path) -> tuple[Path, str] | None:
     axes[1, 0].set_ylabel("clip rate\nper epoch")
     caption = ("Global gradient norm per recorded step, raw (before clipping) and, for clipped runs, after clipping; "
                "below, the fraction of each epoch's steps whose update clipping shrank"
-               + "".join(f"; {n}" for n in sorted(notes)) + ".")
-    return _save(fig, path), caption
-
-
-def sweep_axis(sweeps: list[dict]) -> str | None:
-    """The swept key for the x axis: depth or length if swept, else the first numeric key with 2+ values."""
-    keys = []
-    for s in sweeps:
-        keys += [k for k in s if k not in keys]
-    varying = [k for k in keys if len({repr(s.get(k)) for s in sweeps}) > 1
-               and all(isinstance(s.get(k), (int, float)) for s in sweeps)]
-    for key in SWEEP_AXES:
-        if key in varying:
-            return key
-    return varying[0] if varying else None
-
-
-def sweep_series(runs, axis):
-    """`{(model, other sweep values): {x: [records]}}` for one swept group."""
-    series: dict[tuple, dict] = {}
-    for r in runs:
-        sweep = r["config"]["sweep"]
-        rest = tuple(sorted((k, v) for k, v in sweep.items() if k != axis))
-        series.setdefault((r["config"]["model"], rest), {}).setdefault(sweep[axis], []).append(r)
-    return series
-
-
-def _series_label(model, rest):
-    return model + (f" ({', '.join(f'{k}={v}' for k, v in rest)})" if rest else "")
-
-
-def figure_sweep(runs: list[dict], axis: str, path: Path) -> tuple[Path, str]:
-    """Final val score and first/last-layer gradient ratio against the swept value, per model."""
-    import numpy as np
-
-    series = sweep_series(runs, axis)
-    models = list(dict.fromkeys(m for m, _ in series))
-    rests = list(dict.fromkeys(rest for _, rest in series))
-    colors = dict(zip(models, _colors(len(models))))
-    styles = dict(zip(rests, ["-", "--", ":", "-."] * 4))
-    d = runs[0]["dataset"]
-    fig = _new_figure(11, 4)
-    ax_score, ax_ratio = fig.subplots(1, 2)
-    notes = set()
-    for (model, rest), points in series.items():
-        xs = sorted(points)
-        scores = [[r["summary"].get("final_val_metric") for r in points[x]] for x in xs]
-        mean = np.array([np.mean(finite_values(s)) if finite_values(s) else np.nan for s in scores])
-        lo = np.array([min(finite_values(s)) if finite_values(s) else np.nan for s in scores])
-        hi = np.array([max(finite_values(s)) if finite_values(s) else np.nan for s in scores])
-        label = _series_label(model, rest)
-        ax_score.plot(xs, mean, styles[rest], marker="o", color=colors[model], label=label)
-        if any(len(points[x]) > 1 for x in xs):
-            ax_score.fill_between(xs, lo, hi, color=colors[model], alpha=0.15, linewidth=0)
-        ratios = [finite_values(verdicts.verdict_ratio(r) for r in points[x]) for x in xs]
-        through_time = any(verdicts.temporal_ratio(r) is not None for x in xs for r in points[x])
-        y, clamped, _ = _log_values([statistics.median(v) if v else None for v in ratios])
-        if clamped:
-            notes.add(f"ratios below {LOG_FLOOR:g} drawn at {LOG_FLOOR:g}")
-        if any(not v for v in ratios):
-            notes.add("missing points: no gradient log or a non-finite ratio")
-        ax_ratio.plot(xs, y, styles[rest], marker="o", color=colors[model], label=label + (" [early/late steps]" if through_time else ""))
-    ax_score.axhline(d["chance"], color="grey", linestyle=":", linewidth=1, label=f"chance {format_number(d['chance'])}")
-    ax_score.axhline(d["target"], color="green", linestyle=":", linewidth=1, label=f"target {format_number(d['target'])}")
-    better = "higher" if d["metric_mode"] == "max" else "lower"
-    ax_score.set(title=f"final val {d['metric']} ({better} is better)", xlabel=axis, ylabel=d["metric"])
-    ax_ratio.axhline(1.0, color="grey", linewidth=0.8)
-    ax_ratio.axhline(verdicts.VANISHING_RATIO, color="red", linestyle=":", linewidth=1, label=f"vanishing below {format_number(verdicts.VANISHING_RATIO)}")
-    ax_ratio.axhline(1 / verdicts.VANISHING_RATIO, color="purple", linestyle=":", linewidth=1, label=f"exploding above {format_number(1 / verdicts.VANISHING_RATIO)}")
-    ax_ratio.set_yscale("log")
-    ax_ratio.set(title="gradient ratio the verdict uses (log)", xlabel=axis, ylabel="ratio")
-    xs_all = sorted({x for points in series.values() for x in points})
-    for ax in (ax_score, ax_ratio):
-        ax.set_xticks(xs_all)
-        ax.grid(True, which="both", alpha=0.3)
-    ax_score.legend(fontsize=7)
-    ax_ratio.legend(fontsize=7)
-    seeds = max(len(v) for points in series.values() for v in points.values())
-    caption = (f"Against `{axis}`: the final validation {d['metric']}"
-               + (" (mean over seeds, min-max band)" if seeds > 1 else "")
-               + " and the gradient ratio the verdict uses" + (" (median over seeds)" if seeds > 1 else "")
-               + ": first/last weight layer over epoch 1, or, marked [early/late steps], the gradient reaching the "
-               "first input steps over that reaching the last ones at the end of training"
                + "".join(f"; {n}" for n in sorted(notes)) + ".")
     return _save(fig, path), caption

@@ -25,124 +25,35 @@ Why it costs almost nothing: the norms are one sum of squares per variable
 over gradients the step already holds, the vector rides to the host with the
 loss that Keras transfers anyway, and the callback is `async_safe`, so on
 backends that dispatch callbacks in a worker thread (JAX, torch) recording does
-not make `fit` wait for each step. `benchmarks/bench_recorder.py` measures it.
+not make `fit` wait for each step. `python -m benchmarks.perf.bench_recorder` measures it.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import operator
 import threading
 import warnings
 
 import keras
 import numpy as np
-from keras import ops
 
-from zoo.components import RECTIFYING, SATURATING
+from benchmarks import checks
+from benchmarks.harness.activations import SATURATION_LEVEL, ActivationProbe
+from benchmarks.harness.gradnorms import gradient_stats, layer_groups
 
 LOG_KEY = "gradzoo_grad_stats"
 
-# An output below 0.01 or above 0.99 (sigmoid) or beyond +-0.99 (tanh) passes
-# back less than 1/50 of the gradient of the linear region: call it saturated.
-SATURATION_LEVEL = 0.99
 
-
-def layer_groups(variables, model=None) -> list[dict]:
-    """Groups trainable variables by the top-level layer that owns them.
-
-    Args:
-        variables: `model.trainable_variables`.
-        model: the model they come from. Needed for Sequential and subclassed
-            models, whose variable paths start with the model's own name
-            (`sequential/dense/kernel`); without it, the first path segment
-            names the layer, which is right for functional models only.
-            Defaults to `None`.
-
-    Returns:
-        One dict per layer, in order of first appearance (for functional
-        models that is input to output): `name`, `depth_index` (0 = nearest the
-        input), `kind` (`"norm"` if the layer holds only BatchNorm/LayerNorm
-        scale and offset, else `"weight"`), `num_params` and `indices` into
-        `variables`.
-    """
-    owner = {}
-    if model is not None:
-        for top in model.layers:
-            for v in top.trainable_variables:
-                owner.setdefault(id(v), top.name)
-    groups: dict[str, dict] = {}
-    for i, v in enumerate(variables):
-        path = getattr(v, "path", v.name)
-        layer = owner.get(id(v)) or (path.split("/")[0] if "/" in path else path)
-        group = groups.setdefault(layer, {"name": layer, "indices": [], "num_params": 0, "leaves": set()})
-        group["indices"].append(i)
-        group["num_params"] += int(np.prod(v.shape))
-        group["leaves"].add(path.rsplit("/", 1)[-1])
-    out = []
-    for depth, group in enumerate(groups.values()):
-        kind = "norm" if group.pop("leaves") <= {"gamma", "beta"} else "weight"
-        out.append({**group, "depth_index": depth, "kind": kind})
-    return out
-
-
-def gradient_stats(grads, groups, optimizer=None):
-    """Per-layer and global gradient norms, as one backend tensor.
-
-    Args:
-        grads: gradients, one per trainable variable (`None` counts as zero).
-        groups: `layer_groups(...)` of the same variables.
-        optimizer: if given, its `clipnorm` / `global_clipnorm` / `clipvalue`
-            decide the post-clipping global norm; otherwise post == pre.
-
-    Returns:
-        A float32 vector `[norm(layer_0), ..., norm(layer_L-1), global_pre,
-        global_post]`.
-    """
-    sq = [ops.zeros((), dtype="float32") if g is None else ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
-    # A layer's one to three scalars are added directly. Not a segment sum:
-    # XLA on CPU runs that as a scatter, which made a 20-layer MLP's whole
-    # train step 12% slower; this form costs it nothing measurable.
-    layer_sq = ops.stack([functools.reduce(operator.add, [sq[i] for i in group["indices"]]) for group in groups])
-    per_layer = ops.sqrt(layer_sq)
-    global_pre = ops.sqrt(ops.sum(layer_sq))
-    global_post = global_pre
-    if optimizer is not None:
-        if getattr(optimizer, "clipnorm", None):
-            # Keras clips each variable's gradient to norm <= clipnorm separately.
-            c = float(optimizer.clipnorm)
-            global_post = ops.sqrt(ops.sum(ops.square(ops.minimum(ops.sqrt(ops.stack(sq)), c))))
-        elif getattr(optimizer, "global_clipnorm", None):
-            global_post = ops.minimum(global_pre, float(optimizer.global_clipnorm))
-        elif getattr(optimizer, "clipvalue", None):
-            c = float(optimizer.clipvalue)
-            clipped = [ops.sum(ops.square(ops.clip(ops.cast(g, "float32"), -c, c))) for g in grads if g is not None]
-            global_post = ops.sqrt(ops.sum(ops.stack(clipped))) if clipped else ops.zeros((), dtype="float32")
-    return ops.concatenate([per_layer, ops.stack([global_pre, global_post])])
-
-
-def _activation_name(layer) -> str | None:
-    """The activation a layer's output has gone through, if it is a plain one."""
-    if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
-        return None  # their output is gate * tanh(state): not a plain activation
-    fn = getattr(layer, "activation", None)
-    if fn is None:
-        return None
-    try:
-        name = keras.activations.serialize(fn)
-    except (ValueError, TypeError):
-        return None
-    name = name if isinstance(name, str) else None
-    return name if name in SATURATING + RECTIFYING else None
-
-
-def _remove_hooks(model, names=("train_step", "compute_metrics", "apply")) -> None:
+def _remove_hooks(model, names=("train_step", "compute_metrics", "apply", "stateless_apply")) -> None:
     """Removes the recorder's wrappers, uncovering the class methods again."""
     for name in names:
-        obj = model.optimizer if name == "apply" else model
+        obj = model.optimizer if name in ("apply", "stateless_apply") else model
         if obj is not None and getattr(vars(obj).get(name), "_gradzoo_hook", False):
             delattr(obj, name)  # the instance attribute shadowed the method
+
+
+def _is_loss_scaled(optimizer) -> bool:
+    return isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
 
 class GradientRecorder(keras.callbacks.Callback):
@@ -161,6 +72,12 @@ class GradientRecorder(keras.callbacks.Callback):
     After (or during) training, `summary()` returns everything as plain
     JSON-serializable Python: see its docstring.
 
+    Under mixed float16 Keras wraps the optimizer in a `LossScaleOptimizer`,
+    whose gradients carry the loss scale: the recorder divides it out, so the
+    norms are those of the true gradient, and a step whose scaled gradient
+    overflowed (which the optimizer skips, halving the scale) is counted in
+    `overflow_steps`, not taken for a divergence.
+
     Where Keras dispatches batch callbacks to worker threads (JAX, torch),
     steps may be read out of order and a few steps past a non-finite one may
     still run before training stops; the records are ordered by step and the
@@ -174,12 +91,8 @@ class GradientRecorder(keras.callbacks.Callback):
 
     def __init__(self, first_steps: int = 100, stride: int = 10, probe_x=None, stop_on_nonfinite: bool = True):
         super().__init__()
-        if isinstance(first_steps, bool) or not isinstance(first_steps, int) or first_steps < 0:
-            raise ValueError(f"`first_steps` must be an integer >= 0. Received: first_steps={first_steps!r}")
-        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-            raise ValueError(f"`stride` must be an integer >= 1. Received: stride={stride!r}")
-        self.first_steps = first_steps
-        self.stride = stride
+        self.first_steps = checks.integer("first_steps", first_steps, 0)
+        self.stride = checks.integer("stride", stride, 1)
         self.probe_x = probe_x
         self.stop_on_nonfinite = stop_on_nonfinite
         self.groups: list[dict] = []
@@ -192,6 +105,8 @@ class GradientRecorder(keras.callbacks.Callback):
         self.activation_layers: list[dict] = []
         self.activation_stats: list[list[float | None]] = []
         self.nonfinite_step: int | None = None
+        self.overflow_steps = 0
+        self.loss_scaled = False
         self._lock = threading.Lock()
         self._rows: list[tuple] = []  # this epoch's kept steps, in arrival order
         self._epoch_base = 0
@@ -199,7 +114,7 @@ class GradientRecorder(keras.callbacks.Callback):
         self._installed = None
         self._warned = False
         self._plain_train_function = None
-        self._probe_model = None
+        self._probe = None
         self._reset_epoch()
 
     # --- hooks into the train step ------------------------------------------------
@@ -228,20 +143,31 @@ class GradientRecorder(keras.callbacks.Callback):
             raise ValueError("GradientRecorder needs a compiled model: call `model.compile(...)` first.")
         optimizer = model.optimizer
         # A fit that raised never reached on_train_end: drop its hooks, not wrap them.
-        _remove_hooks(model, ("compute_metrics", "apply"))
+        _remove_hooks(model, ("compute_metrics", "apply", "stateless_apply"))
         self.groups = layer_groups(model.trainable_variables, model)
         self._steps_per_call = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
+        self.loss_scaled = _is_loss_scaled(optimizer)
+        clipping = optimizer.inner_optimizer if self.loss_scaled else optimizer
         pending = {}
-        original_apply = optimizer.apply
+        original_apply, original_stateless = optimizer.apply, optimizer.stateless_apply
         original_metrics = model.compute_metrics
 
-        def apply(grads, trainable_variables=None):
-            grads = list(grads)
+        def stats_of(grads, scale):
             if sum(len(g["indices"]) for g in self.groups) != len(grads):
                 # A subclassed model may first build its weights inside the step.
                 self.groups = layer_groups(model.trainable_variables, model)
-            pending["stats"] = gradient_stats(grads, self.groups, optimizer)
+            pending["stats"] = gradient_stats(grads, self.groups, clipping, scale)
+
+        def apply(grads, trainable_variables=None):
+            grads = list(grads)
+            stats_of(grads, optimizer.dynamic_scale if self.loss_scaled else None)
             return original_apply(grads, trainable_variables)
+
+        def stateless_apply(optimizer_variables, grads, trainable_variables):
+            # JAX calls this; a LossScaleOptimizer's scale is then a value in the state.
+            index = next(i for i, v in enumerate(optimizer.variables) if v is optimizer.dynamic_scale)
+            stats_of(list(grads), optimizer_variables[index])
+            return original_stateless(optimizer_variables, grads, trainable_variables)
 
         def compute_metrics(*args, **kwargs):
             logs = original_metrics(*args, **kwargs)
@@ -251,12 +177,18 @@ class GradientRecorder(keras.callbacks.Callback):
                 logs[LOG_KEY] = pending.pop("stats")
             return logs
 
-        apply._gradzoo_hook = compute_metrics._gradzoo_hook = True
+        apply._gradzoo_hook = compute_metrics._gradzoo_hook = stateless_apply._gradzoo_hook = True
         optimizer.apply = apply
+        if self.loss_scaled:
+            # Its stateless_apply does not call apply(); the inner optimizer's
+            # apply runs inside a conditional, out of reach of the step's logs.
+            optimizer.stateless_apply = stateless_apply
         model.compute_metrics = compute_metrics
         self._installed = model
         self._warned = False
-        self._build_probe()
+        if self.probe_x is not None and self._probe is None:
+            self._probe = ActivationProbe(model, self.probe_x)
+            self.activation_layers = list(self._probe.layers)
 
     def on_train_end(self, logs=None):
         if self._installed is not None:
@@ -297,12 +229,16 @@ class GradientRecorder(keras.callbacks.Callback):
         stats = np.asarray(stats, dtype=np.float64)
         layer_norms, pre, post = stats[:-2], float(stats[-2]), float(stats[-1])
         loss = logs.get("loss")
-        finite = bool(np.isfinite(stats).all()) and (loss is None or math.isfinite(float(loss)))
+        loss_finite = loss is None or math.isfinite(float(loss))
+        finite = bool(np.isfinite(stats).all()) and loss_finite
+        # A loss-scaled step whose scaled gradient overflowed is skipped by the
+        # optimizer (which then halves the scale): not a divergence.
+        overflow = not finite and loss_finite and self.loss_scaled
         # `batch` is the last step of the execution; one call per execution.
         step = self._epoch_base + batch // self._steps_per_call
         clipped = post < pre * (1 - 1e-5)  # relative: float32 rounding is not clipping
         with self._lock:
-            if not finite or self._keeps(step):
+            if (not finite and not overflow) or self._keeps(step):
                 self._rows.append((step, layer_norms.tolist(), pre, post))
             # A non-finite step is kept above and reported as the divergence;
             # folding it into the epoch's min/mean/max would only turn them to NaN.
@@ -319,7 +255,9 @@ class GradientRecorder(keras.callbacks.Callback):
                 self._e_gmax = max(self._e_gmax, pre)
                 self._e_clipped += clipped
             self.step += 1
-            if not finite and (self.nonfinite_step is None or step < self.nonfinite_step):
+            if overflow:
+                self.overflow_steps += 1
+            elif not finite and (self.nonfinite_step is None or step < self.nonfinite_step):
                 self.nonfinite_step = step
                 if self.stop_on_nonfinite:
                     # Not `self.model`: on JAX that property syncs the model's
@@ -357,42 +295,9 @@ class GradientRecorder(keras.callbacks.Callback):
             for key in ("global_pre_mean", "global_pre_max", "clip_rate"):
                 self.epoch_stats[key].append(float("nan"))
         self._reset_epoch()
-        self._measure_activations()
-
-    # --- activations ------------------------------------------------------------
-    def _build_probe(self):
-        if self.probe_x is None or self._probe_model is not None:
-            return
-        model = self.model
-        chosen = []
-        for layer in model.layers:
-            name = _activation_name(layer)
-            if name is not None:
-                chosen.append((layer, name))
-        if not chosen or not hasattr(model, "inputs") or model.inputs is None:
-            return
-        self.activation_layers = [{"name": layer.name, "activation": name} for layer, name in chosen]
-        # A one-input model takes the bare tensor: a list would warn on every call.
-        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-        self._probe_model = keras.Model(inputs, [layer.output for layer, _ in chosen])
-
-    def _measure_activations(self):
-        if self._probe_model is None:
-            return
-        outputs = self._probe_model(self.probe_x, training=False)
-        if not isinstance(outputs, (list, tuple)):
-            outputs = [outputs]
-        row = []
-        for info, out in zip(self.activation_layers, outputs):
-            a = np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float64)
-            if info["activation"] == "sigmoid":
-                row.append(float(np.mean((a < 1 - SATURATION_LEVEL) | (a > SATURATION_LEVEL))))
-            elif info["activation"] == "tanh":
-                row.append(float(np.mean(np.abs(a) > SATURATION_LEVEL)))
-            else:  # relu: a unit is dead if it is zero for every probe example
-                units = a.reshape(a.shape[0], -1)
-                row.append(float(np.mean(np.all(units <= 0, axis=0))))
-        self.activation_stats.append(row)
+        if self._probe is not None and self._probe.layers:
+            self.model  # noqa: B018  (on JAX, reading `model` syncs the trained weights into it)
+            self.activation_stats.append(self._probe.measure())
 
     # --- results ----------------------------------------------------------------
     def summary(self) -> dict:
@@ -401,14 +306,15 @@ class GradientRecorder(keras.callbacks.Callback):
         Returns:
             A dict with `layers` (name, depth_index, kind, num_params per layer),
             `steps` (the recorded global step numbers), `norms` (per recorded
-            step, one L2 norm per layer, raw gradient before clipping),
+            step, one L2 norm per layer, raw gradient before clipping, unscaled),
             `global_norm_pre` / `global_norm_post` (per recorded step),
             `clipped` (per recorded step: did clipping shrink the update),
             `epoch` (per epoch: per-layer `min`/`mean`/`max` over all steps,
             `global_pre_mean`, `global_pre_max`, `clip_rate`), `activations`
             (per epoch, per activation layer: the saturated fraction for
-            sigmoid/tanh, the dead fraction for ReLU), `nonfinite_step` and
-            `steps_seen`.
+            sigmoid/tanh, the dead fraction for ReLU), `nonfinite_step`,
+            `steps_seen`, `overflow_steps` (loss-scaled steps skipped for an
+            overflow) and `loss_scaled`.
         """
         with self._lock:  # mid-epoch, include the steps not yet flushed
             pending = sorted(self._rows, key=lambda r: r[0])
@@ -432,7 +338,24 @@ class GradientRecorder(keras.callbacks.Callback):
             },
             "nonfinite_step": self.nonfinite_step,
             "steps_seen": self.step,
+            "overflow_steps": self.overflow_steps,
+            "loss_scaled": self.loss_scaled,
         }
+
+    # --- resuming -------------------------------------------------------------------
+    def get_state(self) -> dict:
+        """What a resumed run continues from (between epochs): plain JSON."""
+        self._flush_rows()
+        return {
+            "step": self.step, "steps": self.steps, "norms": self.norms, "global_pre": self.global_pre,
+            "global_post": self.global_post, "epoch_stats": self.epoch_stats,
+            "activation_stats": self.activation_stats, "nonfinite_step": self.nonfinite_step,
+            "overflow_steps": self.overflow_steps,
+        }  # fmt: skip
+
+    def set_state(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
 
     def get_config(self):
         return {

@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from benchmarks.backend import input_gradients
+from benchmarks.harness.backend import input_gradients
 
 # Steps averaged at each end of the sequence for the early/late ratio.
 EDGE_FRACTION = 0.1
@@ -61,10 +61,17 @@ class TemporalProbe(keras.callbacks.Callback):
         self.profiles.append(per_step.tolist())
 
     def on_train_begin(self, logs=None):
-        self._measure(0)
+        if not self.epochs:  # a resumed run has its initial profile already
+            self._measure(0)
 
     def on_epoch_end(self, epoch, logs=None):
         self._measure(epoch + 1)
+
+    def get_state(self) -> dict:
+        return {"epochs": self.epochs, "profiles": self.profiles}
+
+    def set_state(self, state: dict) -> None:
+        self.epochs, self.profiles = list(state["epochs"]), [list(p) for p in state["profiles"]]
 
     def summary(self) -> dict:
         return {

@@ -1,9 +1,10 @@
 """Is the input side ever what training waits for? Batches/s delivered per
 dataset against the training steps/s of a zoo model on the same data.
 
-Input rate: one epoch of batches drawn through the Keras data adapter that
-`model.fit` itself uses (NumPy arrays or the `PyDataset` batch source, converted
-to the backend's tensors), with no model attached. Training rate: `model.fit`
+Input rate: one epoch of batches drawn from the seeded batch source that
+`gradzoo run` hands to `model.fit` (`EpochBatches` for in-memory data,
+`AugmentedImages` for CIFAR), each converted to a backend tensor, with no model
+attached. Training rate: `model.fit`
 steps/s of a zoo model after a warm-up fit that compiles the step. A ratio well
 above 1 means the input side is never the bottleneck: at ratio r it costs at most
 1/r of a step even without any overlap.
@@ -13,8 +14,8 @@ The augmented CIFAR-10 row uses random uint8 images of CIFAR-10's size through
 machine cannot download CIFAR-10.
 
 Usage:
-    python -m benchmarks.bench_data                      # every case, TF backend
-    KERAS_BACKEND=jax python -m benchmarks.bench_data --repeats 3 --only adding,copy
+    python -m benchmarks.perf.bench_data                      # every case, TF backend
+    KERAS_BACKEND=jax python -m benchmarks.perf.bench_data --repeats 3 --only adding,copy
 """
 
 from __future__ import annotations
@@ -28,12 +29,9 @@ import time
 import keras
 import numpy as np
 
-# Internal, but it is the adapter `fit` uses: timing it is timing the real input path.
-from keras.src.trainers.data_adapters import get_data_adapter
-
-from benchmarks.bench_recorder import positive_int
-from benchmarks.data import Dataset, load_dataset
-from benchmarks.tfds_loaders import AugmentedImages
+from benchmarks.datasets import Dataset, load_dataset
+from benchmarks.datasets.batches import AugmentedImages, EpochBatches
+from benchmarks.perf.bench_recorder import positive_int
 
 BATCH_SIZE = 128
 
@@ -56,27 +54,15 @@ def synthetic_cifar10(seed: int = 0, **kwargs) -> tuple[AugmentedImages, tuple]:
     return source, ((32, 32, 3), 10, False)
 
 
-def input_batches_per_second(train, max_batches: int) -> float:
-    """Batches/s of one pass through `fit`'s data adapter for `train`."""
-    if isinstance(train, tuple):
-        adapter = get_data_adapter(*train, batch_size=BATCH_SIZE, shuffle=True)
-    else:
-        adapter = get_data_adapter(train, shuffle=False)
-    backend = keras.backend.backend()
+def input_batches_per_second(source, max_batches: int) -> float:
+    """Batches/s of one pass over a seeded batch source, each batch made a backend tensor."""
     start = time.perf_counter()
-    adapter.on_epoch_begin()
-    if backend == "tensorflow":
-        iterator = iter(adapter.get_tf_dataset())
-    elif backend == "jax":
-        iterator = adapter.get_jax_iterator()
-    else:
-        iterator = adapter.get_numpy_iterator()
+    source.set_epoch(source.epoch + 1)
     count = 0
-    for _ in iterator:
+    for i in range(min(len(source), max_batches)):
+        x, y = source[i]
+        keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
         count += 1
-        if count == max_batches:
-            break
-    adapter.on_epoch_end()
     return count / (time.perf_counter() - start)
 
 
@@ -98,10 +84,7 @@ def train_steps_per_second(model, optimizer, ds: Dataset | None, train, steps: i
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
 
     def fit(n):
-        if isinstance(train, tuple):
-            model.fit(*train, batch_size=BATCH_SIZE, epochs=1, steps_per_epoch=n, shuffle=True, verbose=0)
-        else:
-            model.fit(train, epochs=1, steps_per_epoch=n, verbose=0)
+        model.fit(train, epochs=1, steps_per_epoch=n, verbose=0)
 
     fit(3)  # compiles the train step
     rates = []
@@ -116,7 +99,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=positive_int, default=5, help="timed repeats per measurement. Defaults to 5.")
     parser.add_argument("--steps", type=positive_int, default=20, help="train steps per timed fit. Defaults to 20.")
-    parser.add_argument("--workers", type=positive_int, default=None, help="`AugmentedImages` threads. Defaults to its own default.")
+    parser.add_argument("--workers", type=positive_int, default=None, help="`AugmentedImages` lookahead threads. Defaults to its own default.")
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(CASES)}.")
     args = parser.parse_args(argv)
     labels = [label for label in CASES if not args.only or any(part in label for part in args.only.split(","))]
@@ -131,13 +114,13 @@ def main(argv=None) -> None:
         name, params, model_name, overrides = CASES[label]
         if name == "cifar10":
             train, (input_shape, num_outputs, _) = synthetic_cifar10(
-                **({} if args.workers is None else {"workers": args.workers})
+                **({} if args.workers is None else {"lookahead": args.workers})
             )
             ds = None
         else:
             ds = load_dataset(name, **params)
-            train, input_shape, num_outputs = ds.train, ds.input_shape, ds.num_outputs
-        num_batches = len(train) if not isinstance(train, tuple) else -(-len(train[0]) // BATCH_SIZE)
+            train, input_shape, num_outputs = EpochBatches(*ds.train, batch_size=BATCH_SIZE, seed=0), ds.input_shape, ds.num_outputs
+        num_batches = len(train)
         input_rates = [input_batches_per_second(train, num_batches) for _ in range(args.repeats)]
         model, optimizer = build_model(model_name, overrides, input_shape, num_outputs)
         train_rates = train_steps_per_second(model, optimizer, ds, train, args.steps, args.repeats)

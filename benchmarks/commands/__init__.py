@@ -1,0 +1,17 @@
+"""The `gradzoo` subcommands, one module each; `add_commands` registers them with argparse.
+
+A command's module defines `add(subparsers)`, which adds its parser and sets
+`func` (and `needs_keras=False` for commands that never touch Keras).
+"""
+
+from __future__ import annotations
+
+from benchmarks.commands import list_command, pretrained_command, report_command, run_command
+
+COMMANDS = (list_command, run_command, report_command, pretrained_command)
+
+
+def add_commands(subparsers) -> None:
+    for module in COMMANDS:
+        module.add(subparsers)
+

@@ -1,0 +1,96 @@
+"""The gradient statistics the recorder computes inside the train step.
+
+`layer_groups` maps trainable variables to the layers that own them;
+`gradient_stats` turns one step's gradients into a vector of per-layer L2
+norms plus the global norm before and after clipping. Both are backend-neutral
+(`keras.ops`), so the same code runs inside a TensorFlow graph, a JAX trace or
+an eager torch step.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+
+import numpy as np
+from keras import ops
+
+
+def layer_groups(variables, model=None) -> list[dict]:
+    """Groups trainable variables by the top-level layer that owns them.
+
+    Args:
+        variables: `model.trainable_variables`.
+        model: the model they come from. Needed for Sequential and subclassed
+            models, whose variable paths start with the model's own name
+            (`sequential/dense/kernel`); without it, the first path segment
+            names the layer, which is right for functional models only.
+            Defaults to `None`.
+
+    Returns:
+        One dict per layer, in order of first appearance (for functional
+        models that is input to output): `name`, `depth_index` (0 = nearest the
+        input), `kind` (`"norm"` if the layer holds only BatchNorm/LayerNorm
+        scale and offset, else `"weight"`), `num_params` and `indices` into
+        `variables`.
+    """
+    owner = {}
+    if model is not None:
+        for top in model.layers:
+            for v in top.trainable_variables:
+                owner.setdefault(id(v), top.name)
+    groups: dict[str, dict] = {}
+    for i, v in enumerate(variables):
+        path = getattr(v, "path", v.name)
+        layer = owner.get(id(v)) or (path.split("/")[0] if "/" in path else path)
+        group = groups.setdefault(layer, {"name": layer, "indices": [], "num_params": 0, "leaves": set()})
+        group["indices"].append(i)
+        group["num_params"] += int(np.prod(v.shape))
+        group["leaves"].add(path.rsplit("/", 1)[-1])
+    out = []
+    for depth, group in enumerate(groups.values()):
+        kind = "norm" if group.pop("leaves") <= {"gamma", "beta"} else "weight"
+        out.append({**group, "depth_index": depth, "kind": kind})
+    return out
+
+
+def gradient_stats(grads, groups, optimizer=None, scale=None):
+    """Per-layer and global gradient norms, as one backend tensor.
+
+    Args:
+        grads: gradients, one per trainable variable (`None` counts as zero).
+        groups: `layer_groups(...)` of the same variables.
+        optimizer: if given, its `clipnorm` / `global_clipnorm` / `clipvalue`
+            decide the post-clipping global norm; otherwise post == pre.
+        scale: the loss scale the gradients carry (mixed float16); the norms
+            are divided by it, so they are those of the unscaled gradients.
+
+    Returns:
+        A float32 vector `[norm(layer_0), ..., norm(layer_L-1), global_pre,
+        global_post]`.
+    """
+    sq = [ops.zeros((), dtype="float32") if g is None else ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
+    if scale is not None:
+        # Norms are homogeneous: unscaling the squares costs one division per variable, not per element.
+        inverse = 1.0 / ops.square(ops.cast(scale, "float32"))
+        sq = [s * inverse for s in sq]
+    # A layer's one to three scalars are added directly. Not a segment sum:
+    # XLA on CPU runs that as a scatter, which made a 20-layer MLP's whole
+    # train step 12% slower; this form costs it nothing measurable.
+    layer_sq = ops.stack([functools.reduce(operator.add, [sq[i] for i in group["indices"]]) for group in groups])
+    per_layer = ops.sqrt(layer_sq)
+    global_pre = ops.sqrt(ops.sum(layer_sq))
+    global_post = global_pre
+    if optimizer is not None:
+        if getattr(optimizer, "clipnorm", None):
+            # Keras clips each variable's gradient to norm <= clipnorm separately.
+            c = float(optimizer.clipnorm)
+            global_post = ops.sqrt(ops.sum(ops.square(ops.minimum(ops.sqrt(ops.stack(sq)), c))))
+        elif getattr(optimizer, "global_clipnorm", None):
+            global_post = ops.minimum(global_pre, float(optimizer.global_clipnorm))
+        elif getattr(optimizer, "clipvalue", None):
+            c = float(optimizer.clipvalue)
+            unscale = 1.0 if scale is None else ops.cast(scale, "float32")
+            clipped = [ops.sum(ops.square(ops.clip(ops.cast(g, "float32") / unscale, -c, c))) for g in grads if g is not None]
+            global_post = ops.sqrt(ops.sum(ops.stack(clipped))) if clipped else ops.zeros((), dtype="float32")
+    return ops.concatenate([per_layer, ops.stack([global_pre, global_post])])

@@ -1,0 +1,59 @@
+"""The run record: one typed JSON file per run, the single source of truth.
+
+`RunRecord` is the only definition of the format. `benchmarks.harness.runner`
+builds it; tables, verdicts, claims, figures, reports, the README headline, the
+doctor's evidence and the pretrained manifest read it through its attributes
+and accessors, never through string keys.
+
+A record is written once, atomically (`benchmarks.storage.write_atomic`), so a
+run killed at any moment, even by SIGKILL, leaves either its complete record
+or none. It is strict JSON: a non-finite number (a diverged run's NaN or
+infinite loss or gradient norm) is written as `null`, and its JSON Pointer and
+value are kept under the top-level `nonfinite` key (`{"/history/loss/3": "nan"}`),
+so `jq` or JavaScript can read every record and loading restores the numbers
+exactly.
+
+Schema history (`schema`):
+
+- 1: the first harness's records: an inline dict with bare `NaN` tokens.
+  They load through `migrate_v1` (the typed fields a v1 run did not know get
+  their neutral values), so old result folders keep working.
+- 2: this module.
+"""
+
+from benchmarks.harness.records.config import CLIP_KEYS, PHASES, SCHEMA_VERSION, RunConfig, sweep_label
+from benchmarks.harness.records.files import (
+    RECORDS_SUBDIR,
+    Scan,
+    load_records,
+    read_record,
+    record_path,
+    recorded_ids,
+    records_dir,
+    scan,
+    write_record,
+)
+from benchmarks.harness.records.schema import (
+    ActivationLayer,
+    ActivationLog,
+    DatasetSummary,
+    EpochStats,
+    Environment,
+    GradientLog,
+    Hardware,
+    History,
+    LayerInfo,
+    ModelInfo,
+    RunRecord,
+    Summary,
+    TemporalLog,
+    Trial,
+    TuningInfo,
+)
+
+__all__ = [
+    "CLIP_KEYS", "PHASES", "RECORDS_SUBDIR", "SCHEMA_VERSION", "ActivationLayer", "ActivationLog", "DatasetSummary", "EpochStats",
+    "Environment", "GradientLog", "Hardware", "History", "LayerInfo", "ModelInfo", "RunConfig", "RunRecord", "Scan",
+    "Summary", "TemporalLog", "Trial", "TuningInfo", "load_records", "read_record", "record_path", "recorded_ids",
+    "records_dir", "scan", "sweep_label", "write_record",
+]

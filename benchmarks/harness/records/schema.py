@@ -1,0 +1,357 @@
+"""The record's types: `RunRecord` and the parts it is made of, with the accessors readers use.
+
+Every reader of records (tables, verdicts, claims, figures, reports, the doctor,
+the pretrained manifest) goes through these attributes and accessors; the
+format has no other definition.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from benchmarks.harness.records.config import CLIP_KEYS, SCHEMA_VERSION, RunConfig, short_number
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """The zoo's description of the model a run trained.
+
+    `architecture` names what was actually trained: `plain_20_1d` with
+    `depth=110` is `plain_110_1d`; an override no registered model carries is
+    written in brackets (`mlp_sigmoid_deep[depth=50]`). `pair` is the baseline
+    architecture the run is compared with (its own for a baseline).
+    """
+
+    name: str
+    family: str
+    role: str
+    baseline: str | None
+    partners: list
+    description: str
+    defaults: dict
+    optimizer: dict
+    reference: str
+    architecture: str
+    pair: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSummary:
+    """The dataset a run trained on, without its data (`Dataset.to_dict()`)."""
+
+    name: str
+    params: dict
+    description: str
+    embedded: bool
+    task: str
+    input_shape: list
+    input_dtype: str
+    num_outputs: int
+    sequence_output: bool
+    loss: str
+    metric: str
+    metric_mode: str
+    chance: float
+    target: float
+    n_train: int
+    n_val: int
+    n_test: int
+    preprocessing: dict
+
+    @property
+    def better(self) -> str:
+        """`"higher"` or `"lower"`: which way the metric improves."""
+        return "higher" if self.metric_mode == "max" else "lower"
+
+    def is_better(self, a, b) -> bool:
+        """Whether score `a` is better than score `b` in the metric's direction."""
+        return a > b if self.metric_mode == "max" else a < b
+
+
+@dataclasses.dataclass(frozen=True)
+class Hardware:
+    machine: str | None
+    processor: str | None
+    cpu_count: int | None
+    devices: list
+
+
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    """Versions, hardware and provenance of a run."""
+
+    gradzoo: str | None
+    keras: str
+    backend: str
+    backend_version: str | None
+    python: str
+    platform: str
+    hardware: Hardware
+    git_commit: str | None
+    executor: str = "local"
+    host: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """Per-epoch curves (one value per epoch; `None` where a value was missing)."""
+
+    epoch: list
+    loss: list
+    metric: list
+    val_loss: list
+    val_metric: list
+    epoch_train_s: list
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """Convergence figures of a run."""
+
+    epochs_run: int
+    steps_run: int
+    final_train_loss: float | None
+    final_val_loss: float | None
+    final_train_metric: float | None
+    final_val_metric: float | None
+    best_val_metric: float | None
+    test_loss: float | None
+    test_metric: float | None
+    test_metrics: dict
+    steps_to_target: int | None
+    epochs_to_target: int | None
+    seconds_to_target: float | None
+    train_s: float
+    fit_s: float
+    setup_s: float
+    samples_per_s: float | None
+    num_params: int
+    resumed_at_epoch: int | None = None
+    overflow_steps: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    depth_index: int
+    kind: str
+    num_params: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochStats:
+    """Per epoch: per-layer min/mean/max gradient norm over all finite steps, global norm and clip rate."""
+
+    min: list
+    mean: list
+    max: list
+    global_pre_mean: list
+    global_pre_max: list
+    clip_rate: list
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationLayer:
+    name: str
+    activation: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationLog:
+    """Per epoch and activation layer: the saturated (sigmoid/tanh) or dead (ReLU) fraction."""
+
+    layers: list[ActivationLayer]
+    saturation_level: float
+    per_epoch: list
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientLog:
+    """The `GradientRecorder`'s log: per recorded step and per epoch (see its `summary()`)."""
+
+    layers: list[LayerInfo]
+    first_steps: int
+    stride: int
+    steps: list
+    norms: list
+    global_norm_pre: list
+    global_norm_post: list
+    clipped: list
+    epoch: EpochStats
+    activations: ActivationLog
+    nonfinite_step: int | None
+    steps_seen: int
+    overflow_steps: int = 0
+    loss_scaled: bool = False
+
+    @property
+    def weight_columns(self) -> list[int]:
+        """Indices of weight layers (normalization layers left out)."""
+        return [i for i, layer in enumerate(self.layers) if layer.kind == "weight"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TemporalLog:
+    """Gradient through time: |dL/dx_t| per input step, at initialization and after each epoch."""
+
+    epochs: list
+    profiles: list
+    early_late_ratio: list
+    edge_fraction: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """One tuning trial as the evaluation run that followed it saw it."""
+
+    run_id: str
+    setting: dict
+    score: float | None
+    diverged: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class TuningInfo:
+    """How an evaluation run's setting was chosen.
+
+    Attributes:
+        space: the search space, `{"optimizer.learning_rate": [1e-3, 1e-2]}`, or
+            `{"optimizer.learning_rate": {"loguniform": [1e-4, 1e-1]}}`.
+        method: `"grid"` or `"random"`.
+        budget: the number of trials.
+        seed: the tuning seed (distinct from every evaluation seed).
+        epochs: the epochs of each trial.
+        trials: every trial, in search order.
+        chosen: the winning setting.
+        source: where the trials ran, `"suite/group"`.
+    """
+
+    space: dict
+    method: str
+    budget: int
+    seed: int
+    epochs: int
+    trials: list[Trial]
+    chosen: dict
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """One run: its config, what it trained, how it converged and its gradient log."""
+
+    run_id: str
+    created: str
+    config: RunConfig
+    optimizer: dict
+    model: ModelInfo
+    dataset: DatasetSummary
+    env: Environment
+    status: str
+    diverged_step: int | None
+    history: History
+    summary: Summary
+    gradients: GradientLog | None = None
+    temporal: TemporalLog | None = None
+    tuning: TuningInfo | None = None
+    schema: int = SCHEMA_VERSION
+
+    # --- what readers compute, each in one place ---------------------------------
+    @property
+    def diverged(self) -> bool:
+        """A non-finite loss or gradient stopped the run."""
+        return self.status == "diverged"
+
+    @property
+    def label(self) -> str:
+        """The architecture the run trained, as tables and reports name it."""
+        return self.model.architecture
+
+    @property
+    def pair(self) -> str:
+        """The baseline architecture this run is compared against (its own label for a baseline)."""
+        return self.model.pair
+
+    @property
+    def sweep_label(self) -> str:
+        return self.config.sweep_label
+
+    @property
+    def best_score(self) -> float | None:
+        """The best validation score, in the metric's direction."""
+        return self.summary.best_val_metric
+
+    @property
+    def reached_target(self) -> bool:
+        return self.summary.steps_to_target is not None
+
+    def first_last_ratio(self, epoch: int = 0) -> float | None:
+        """First/last weight-layer mean gradient norm in one epoch (0 = first; -1 = last)."""
+        g = self.gradients
+        if g is None or not g.epoch.mean:
+            return None
+        means = g.epoch.mean
+        row = means[min(epoch, len(means) - 1) if epoch >= 0 else len(means) + epoch]
+        weights = g.weight_columns
+        if len(weights) < 2:
+            return None
+        first, last = row[weights[0]], row[weights[-1]]
+        if first is None or last is None or not (math.isfinite(first) and math.isfinite(last)) or last <= 0:
+            return None
+        return first / last
+
+    @property
+    def temporal_ratio(self) -> float | None:
+        """Early/late gradient-through-time ratio at the end of training, if measured."""
+        if self.temporal is None or not self.temporal.early_late_ratio:
+            return None
+        return self.temporal.early_late_ratio[-1]
+
+    @property
+    def verdict_ratio(self) -> float | None:
+        """The gradient ratio verdicts judge by: early/late steps if measured, else first/last layer."""
+        ratio = self.temporal_ratio
+        return ratio if ratio is not None else self.first_last_ratio()
+
+    @property
+    def peak_global_norm(self) -> float | None:
+        """The largest finite raw global gradient norm (before clipping) of any step."""
+        if self.gradients is None:
+            return None
+        return max(_finite(self.gradients.epoch.global_pre_max), default=None)
+
+    @property
+    def clip_rate(self) -> float | None:
+        """The fraction of steps whose update clipping shrank (mean over epochs)."""
+        if self.gradients is None:
+            return None
+        rates = _finite(self.gradients.epoch.clip_rate)
+        return sum(rates) / len(rates) if rates else None
+
+    @property
+    def clipping(self) -> str | None:
+        """The clipping setting, e.g. `clipnorm=1`, or `None`."""
+        parts = [f"{k}={short_number(self.optimizer[k])}" for k in CLIP_KEYS if self.optimizer.get(k)]
+        return ", ".join(parts) or None
+
+    def to_json(self) -> dict:
+        """Strict-JSON-ready data: non-finite numbers as `null`, listed under `nonfinite`."""
+        from benchmarks.harness.records.codec import encode
+
+        return encode(self)
+
+    @classmethod
+    def from_json(cls, data: dict, where: str = "record") -> RunRecord:
+        """A record from its JSON data, migrating older schemas.
+
+        Raises:
+            RecordError: one sentence naming `where` and what is wrong.
+        """
+        from benchmarks.harness.records.codec import decode
+
+        return decode(cls, data, where)
+
+
+def _finite(values) -> list:
+    return [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]

@@ -1,0 +1,90 @@
+"""The layout shows the flow: no import cycles, modules one can read in a sitting, public Keras only,
+and the record read through its type everywhere."""
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("benchmarks", "zoo")
+MAX_LINES = 420  # "roughly 400": a module a reader can hold in one sitting
+
+
+def _modules():
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            yield name, path
+
+
+def _imports(path: Path, name: str) -> set[str]:
+    """Project modules a module imports, at any depth (function-level imports count: a cycle is a cycle)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return {m for m in out if m.split(".")[0] in PACKAGES}
+
+
+def test_no_module_is_longer_than_one_sitting():
+    long = {name: n for name, path in _modules() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
+
+
+def test_the_package_graph_has_no_cycles():
+    modules = dict(_modules())
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for imported in _imports(path, name):
+            # `from benchmarks.analysis import verdicts` names a module; `from x import f` names x.
+            target = imported if imported in modules else imported.rsplit(".", 1)[0]
+            if target in modules and target != name and not name.startswith(target + ".") and target != "benchmarks":
+                targets.add(target)
+        graph[name] = targets
+
+    def package(module):  # benchmarks.harness.records.schema -> benchmarks.harness
+        parts = module.split(".")
+        return ".".join(parts[:2]) if parts[0] == "benchmarks" and len(parts) > 2 else module
+
+    # Between subpackages (datasets -> harness -> analysis -> reporting -> commands), the arrows go one way.
+    edges = {(package(a), package(b)) for a, targets in graph.items() for b in targets if package(a) != package(b)}
+    cycles = [(a, b) for a, b in edges if (b, a) in edges]
+    assert not cycles, sorted(cycles)
+
+    # And no module imports itself back through others.
+    state = {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in graph[node]:
+            if state.get(nxt) == "open":
+                raise AssertionError(f"import cycle: {' -> '.join(stack[stack.index(nxt):] + [nxt])}")
+            if nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = "done"
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])
+
+
+def test_only_the_public_keras_api_is_used():
+    used = [name for name, path in _modules() if "keras.src" in path.read_text()]
+    assert not used, used
+
+
+def test_records_are_read_through_their_type_outside_the_record_package():
+    # A string-key read of a record (`record["config"]`, `r.get("gradients")`) bypasses the type.
+    pattern = re.compile(r"""\b(?:record|rec|r)\s*(?:\[\s*["']|\.get\(\s*["'])(?:config|summary|history|gradients|temporal|dataset|model|env)\b""")
+    offenders = []
+    for name, path in _modules():
+        if name.startswith("benchmarks.harness.records"):
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line):
+                offenders.append(f"{name}:{i}: {line.strip()}")
+    assert not offenders, offenders
