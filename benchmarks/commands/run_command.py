@@ -47,14 +47,15 @@ def run(args) -> None:
     from benchmarks.harness.suites import load_suite, resolve_path
     from benchmarks.storage import DirectoryLock, ensure_writable_dir, write_atomic
 
+    # What is asked is checked first (nothing is created for a mistyped suite), then OUT, then nothing else can stop it.
+    suite = load_suite(args.suite, check_models=True)
+    plan = Plan(suite, seeds=args.seeds, epochs=args.epochs, record_gradients=not args.no_gradients,
+                data_dir=args.data_dir, backend=keras.backend.backend(), precision=args.precision)  # fmt: skip
+    check_precision(args.precision or suite.precision)
+    for dataset in dict.fromkeys(g.dataset for g in suite.groups):
+        check_available(dataset, args.data_dir)
     out = ensure_writable_dir(args.out)
     with DirectoryLock(out):
-        suite = load_suite(args.suite, check_models=True)
-        plan = Plan(suite, seeds=args.seeds, epochs=args.epochs, record_gradients=not args.no_gradients,
-                    data_dir=args.data_dir, backend=keras.backend.backend(), precision=args.precision)  # fmt: skip
-        check_precision(args.precision or suite.precision)
-        for dataset in dict.fromkeys(g.dataset for g in suite.groups):
-            check_available(dataset, args.data_dir)
         found = scan(out)
         for line in found.problem_lines():
             print(f"Unreadable record, trained again: {line}")
