@@ -124,6 +124,15 @@ def make_optimizer(settings: dict):
         "rmsprop": keras.optimizers.RMSprop,
         "adamw": keras.optimizers.AdamW,
     }[name]
+    import inspect
+
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs", "name")]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"`{unknown[0]}` is not a setting of the {name!r} optimizer; accepted: {', '.join(accepted)}. "
+            f"Received: {unknown[0]}={kwargs[unknown[0]]!r}"
+        )
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:

@@ -1,6 +1,8 @@
-"""The MLP family: a deep sigmoid net that vanishes, the He + ReLU + BatchNorm
-net that does not, and a large-init ReLU net that explodes next to the same net
-trained with gradient clipping.
+"""The MLP family: a deep sigmoid net that vanishes, next to three fixes (He +
+ReLU + BatchNorm; pre-activation residual blocks; SELU with LeCun init); a
+30-layer ReLU net with Glorot init next to the same net with He init; and a
+large-init ReLU net that explodes next to the same net trained with gradient
+clipping.
 
 Every knob is an override of `zoo.build`, so each fix can be ablated alone:
 `zoo.build("mlp_sigmoid_deep", (40,), 10, activation="relu")` keeps the naive
@@ -80,6 +82,74 @@ def build_mlp(
     return keras.Model(inputs, outputs, name=name)
 
 
+def build_residual_mlp(
+    input_shape,
+    num_outputs: int,
+    *,
+    depth: int = 20,
+    width: int = 128,
+    activation: str = "relu",
+    initializer_name: str = "he_normal",
+    normalization: str = "batch",
+    name: str = "mlp_residual",
+):
+    """Builds a fully connected net of pre-activation residual blocks (He et al. 2016b, "Identity
+    Mappings in Deep Residual Networks", fig. 4e, with one Dense layer per block).
+
+    `dense_0` maps the input to `width`; each later layer `i` adds a branch to
+    the running sum: `x = x + dense_i(act_i(norm_i(x)))` (`add_i`), so every
+    layer has an identity path to the loss and the gradient reaching `dense_0`
+    is the head's plus every branch's. The sum is normalized and activated once
+    more (`norm_out`, `act_out`) before the linear `head`. Like `build_mlp`, it
+    has `depth` Dense layers before the head.
+
+    Args:
+        input_shape: shape of one example, without the batch axis.
+        num_outputs: width of the linear head.
+        depth: Dense layers before the head (>= 1). Defaults to `20`.
+        width: units of every layer. Defaults to `128`.
+        activation: one of `zoo.components.ACTIVATIONS`. Defaults to `"relu"`.
+        initializer_name: kernel initializer, one of `zoo.components.INITIALIZERS`.
+            Defaults to `"he_normal"`.
+        normalization: `"batch"`, `"layer"` or `"none"`, inside each branch.
+            Defaults to `"batch"`.
+        name: the model's name.
+
+    Returns:
+        An uncompiled `keras.Model`.
+    """
+    check_positive_int("depth", depth)
+    check_positive_int("width", width)
+    activation_layer(activation, "probe")
+    initializer(initializer_name, "initializer")
+    normalization_layer(normalization, "probe")
+    prefix = "bn" if normalization == "batch" else "ln"
+
+    inputs = keras.Input(shape=input_shape, name="inputs")
+    x = layers.Flatten(name="flatten")(inputs) if len(input_shape) != 1 else inputs
+    x = layers.Dense(width, kernel_initializer=initializer(initializer_name), name="dense_0")(x)
+    for i in range(1, depth):
+        h = x
+        norm = normalization_layer(normalization, f"{prefix}_{i}")
+        if norm is not None:
+            h = norm(h)
+        h = activation_layer(activation, f"act_{i}")(h)
+        h = layers.Dense(width, kernel_initializer=initializer(initializer_name), name=f"dense_{i}")(h)
+        x = layers.Add(name=f"add_{i}")([x, h])
+    norm = normalization_layer(normalization, f"{prefix}_out")
+    if norm is not None:
+        x = norm(x)
+    x = activation_layer(activation, "act_out")(x)
+    outputs = layers.Dense(num_outputs, kernel_initializer=initializer(initializer_name), name="head")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _residual_builder(input_shape, num_outputs, initializer=None, **hparams):
+    if initializer is not None:
+        hparams["initializer_name"] = initializer
+    return build_residual_mlp(input_shape, num_outputs, **hparams)
+
+
 def _mlp_builder(input_shape, num_outputs, initializer=None, **hparams):
     # `initializer` is the public override name; the builder's own argument is
     # `initializer_name` so it does not shadow the helper of the same name.
@@ -109,6 +179,55 @@ register(
     reference="He et al. 2015 (init); Nair & Hinton 2010 (ReLU); Ioffe & Szegedy 2015 (BatchNorm)",
 )(_mlp_builder)
 
+register(
+    "mlp_residual",
+    family="mlp",
+    role="mitigated",
+    baseline="mlp_sigmoid_deep",
+    description="20 Dense layers of 128 in pre-activation residual blocks (BatchNorm, ReLU, He init): an identity path to every layer.",
+    defaults=dict(depth=20, width=128, activation="relu", initializer="he_normal", normalization="batch"),
+    example_input_shapes=_EXAMPLE_SHAPES,
+    reference="He et al. 2016b, Identity Mappings in Deep Residual Networks (pre-activation blocks)",
+)(_residual_builder)
+
+register(
+    "mlp_selu",
+    family="mlp",
+    role="mitigated",
+    baseline="mlp_sigmoid_deep",
+    description="20 x 128 SELU layers with LeCun-normal init, no normalization: activations self-normalize toward zero mean, unit variance.",
+    defaults=dict(depth=20, width=128, activation="selu", initializer="lecun_normal", normalization="none"),
+    example_input_shapes=_EXAMPLE_SHAPES,
+    reference="Klambauer et al. 2017, Self-Normalizing Neural Networks",
+)(_mlp_builder)
+
+# He et al. 2015 train with SGD (momentum 0.9); Adam would rescale the tiny
+# gradients of the Glorot net and hide the difference that init makes.
+_INIT_SGD = {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}
+
+register(
+    "mlp_relu_glorot",
+    family="mlp",
+    role="baseline",
+    description="30 x 128 ReLU layers with Glorot-normal init and no normalization: the signal's variance halves at every layer.",
+    defaults=dict(depth=30, width=128, activation="relu", initializer="glorot_normal", normalization="none"),
+    optimizer=_INIT_SGD,
+    example_input_shapes=_EXAMPLE_SHAPES,
+    reference="He et al. 2015, Delving Deep into Rectifiers, sec. 2.2 and fig. 3 (30-layer net with Xavier init stalls)",
+)(_mlp_builder)
+
+register(
+    "mlp_relu_he",
+    family="mlp",
+    role="mitigated",
+    baseline="mlp_relu_glorot",
+    description="The same 30 x 128 ReLU net with He-normal init (variance 2/fan_in): the signal keeps its scale through every layer.",
+    defaults=dict(depth=30, width=128, activation="relu", initializer="he_normal", normalization="none"),
+    optimizer=_INIT_SGD,
+    example_input_shapes=_EXAMPLE_SHAPES,
+    reference="He et al. 2015, Delving Deep into Rectifiers, sec. 2.2",
+)(_mlp_builder)
+
 # SGD, because Adam's per-parameter normalization would hide the explosion the
 # pair exists to show; the only difference between the two is clipnorm.
 _EXPLODING_SGD = {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}
@@ -136,4 +255,4 @@ register(
     reference="Pascanu et al. 2013 (gradient norm clipping)",
 )(_mlp_builder)
 
-__all__ = ["build_mlp", "ACTIVATIONS"]
+__all__ = ["build_mlp", "build_residual_mlp", "ACTIVATIONS"]

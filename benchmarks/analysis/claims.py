@@ -61,7 +61,13 @@ def metric_value(record: RunRecord, metric: str) -> float | None:
         "steps_to_target": lambda: s.steps_to_target,
         "grad_ratio_first_last": lambda: record.first_last_ratio(),
         "temporal_ratio_early_late": lambda: record.temporal_ratio,
+        "learning_rate": lambda: _number(record.optimizer.get("learning_rate")),
     }[metric]()
+
+
+def _number(value) -> float | None:
+    """A plain number (a learning-rate schedule is not one)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _direction(metric: str, record: RunRecord) -> str | None:

@@ -28,6 +28,7 @@ METRICS = {
     "steps_to_target": ("steps to the target", "min", False),
     "grad_ratio_first_last": ("first/last weight-layer gradient ratio over epoch 1", None, True),
     "temporal_ratio_early_late": ("early/late input-step gradient ratio at the end of training", None, True),
+    "learning_rate": ("learning rate (the tuned one, for a tuned run)", None, True),
 }
 OPS = ("<", ">", "~")
 CONSTANTS = ("target", "chance")

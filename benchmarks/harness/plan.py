@@ -53,7 +53,7 @@ class Plan:
 
     # --- building specs ----------------------------------------------------------------
     def _spec(self, group: Group, point: dict, model: str, seed: int, setting: dict, **fields) -> RunSpec:
-        parts = split_setting({**point, **setting})
+        parts = split_setting({**group.per_model.get(model, {}), **point, **setting})
         return RunSpec(
             model=model,
             dataset=group.dataset,

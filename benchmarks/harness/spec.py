@@ -42,11 +42,17 @@ class RunSpec(RunConfig):
 def optimizer_settings(model: str, overrides: dict) -> dict:
     """The model's recommended optimizer with a run's overrides on top.
 
-    For the clipping knobs, `0` means "off" (TOML has no null): they become `None`.
+    When the overrides name another optimizer (`{"name": "adam"}` for a model
+    that recommends SGD), the recommended settings belong to the other one and
+    are dropped, except the clipping knobs, which every optimizer takes. For the
+    clipping knobs, `0` means "off" (TOML has no null): they become `None`.
     """
     import zoo
 
-    settings = {**zoo.get_spec(model).optimizer, **overrides}
+    recommended = dict(zoo.get_spec(model).optimizer)
+    if "name" in overrides and overrides["name"] != recommended.get("name"):
+        recommended = {k: v for k, v in recommended.items() if k in CLIP_KEYS}
+    settings = {**recommended, **overrides}
     for key in CLIP_KEYS:
         if settings.get(key) == 0:
             settings[key] = None

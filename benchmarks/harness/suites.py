@@ -6,7 +6,7 @@ works the same way) looks like:
 ```toml
 description = "What the suite shows."
 epochs = 10        # default for every group
-seeds = 3          # evaluation seeds 0..seeds-1
+seeds = 3          # evaluation seeds 0..seeds-1 (0: tuning trials only)
 batch_size = 128
 precision = "float32"   # or mixed_float16 / mixed_bfloat16 (Keras dtype policies)
 devices = 1             # local devices one run trains across (data parallel)
@@ -23,6 +23,9 @@ epochs = 20                                   # overrides the default
 
 [runs.sweep]                                  # optional grid: every combination is run
 "model.depth" = [20, 56, 110]                 # model.X, dataset.X or optimizer.X
+
+[runs.per_model.mlp_he_relu_bn]               # optional: settings of one model only
+"model.width" = 256
 
 [runs.tune]                                   # optional: tune each model (benchmarks.harness.tuning)
 "optimizer.learning_rate" = [1e-3, 1e-2, 1e-1]
@@ -61,7 +64,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 _TOP_KEYS = {"description", "epochs", "seeds", "batch_size", "runs", "precision", "devices"}
 _GROUP_KEYS = {"name", "description", "models", "dataset", "dataset_params", "model_overrides", "optimizer",
-               "epochs", "batch_size", "sweep", "tune", "tuned", "claim", "source", "expect"}  # fmt: skip
+               "epochs", "batch_size", "sweep", "tune", "tuned", "per_model", "claim", "source", "expect"}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +87,7 @@ class Group:
     tuned_space: SearchSpace | None = None
     tuned_epochs: int | None = None
     tuned_over: str | None = None
+    per_model: dict = dataclasses.field(default_factory=dict)
     claim: str | None = None
     source: str | None = None
     expect: tuple = ()
@@ -177,7 +181,8 @@ def load_suite(name_or_path, check_models: bool = False) -> Suite:
             "epochs": checks.integer("epochs", data.get("epochs", 10), 1),
             "batch_size": checks.integer("batch_size", data.get("batch_size", 128), 1),
         }
-        seeds = checks.integer("seeds", data.get("seeds", 1), 1)
+        # 0 evaluation seeds: a tuning suite, whose trials another suite's `[runs.tuned]` cites.
+        seeds = checks.integer("seeds", data.get("seeds", 1), 0)
         precision = checks.choice("precision", data.get("precision", "float32"), PRECISIONS)
         devices = checks.integer("devices", data.get("devices", 1), 1)
     groups = []
@@ -245,6 +250,7 @@ def _parse_group(run, index: int, defaults: dict, where: str) -> Group:
             if clash:
                 raise ValueError(f"`{clash[0]}` is both swept and tuned; a key is one or the other")
         tuned_in, choice, tuned_space, tuned_epochs, tuned_over = _parse_tuned(run, tune)
+        per_model = _parse_per_model(run.get("per_model", {}), run["models"], tune)
         for key in ("description", "claim", "source"):
             if key in run and not isinstance(run[key], str):
                 raise ValueError(f"`{key}` must be a string")
@@ -266,6 +272,7 @@ def _parse_group(run, index: int, defaults: dict, where: str) -> Group:
             tuned_space=tuned_space,
             tuned_epochs=tuned_epochs,
             tuned_over=tune.text if tune is not None else tuned_over,
+            per_model=per_model,
             claim=run.get("claim"),
             source=run.get("source"),
             expect=tuple(expect),
@@ -302,6 +309,25 @@ def _parse_tuned(run: dict, tune) -> tuple:
     return table["in"], choice, space, epochs, f"{space.text}, chosen by suite {table['in']!r}"
 
 
+def _parse_per_model(table, models, tune) -> dict:
+    """`[runs.per_model.MODEL]`: `target.parameter` settings that apply to one model of the group."""
+    if not isinstance(table, dict):
+        raise ValueError("`per_model` must be a table of model names")
+    out = {}
+    for model, setting in table.items():
+        if model not in models:
+            raise ValueError(f"`per_model.{model}` is not a model of the group")
+        if not isinstance(setting, dict):
+            raise ValueError(f"`per_model.{model}` must be a table of target.parameter keys")
+        for key in setting:
+            if "." not in key or key.split(".", 1)[0] not in TARGETS:
+                raise ValueError(f"`per_model.{model}.{key}` must be model.X, dataset.X or optimizer.X")
+            if tune is not None and key in tune.space:
+                raise ValueError(f"`per_model.{model}.{key}` is also tuned; a key is one or the other")
+        out[model] = dict(setting)
+    return out
+
+
 def _check_values(suite: Suite) -> None:
     """Every dataset parameter, optimizer setting, sweep and tuning value, without building anything."""
     from benchmarks.datasets import resolve_params
@@ -329,12 +355,12 @@ def _optimizer(model: str, overrides: dict) -> dict:
 
 
 def _configurations(group: Group):
-    """Every (sweep point, trial or chosen setting, model) a group will run."""
+    """Every (sweep point, trial or chosen setting with the model's own settings, model) a group will run."""
     settings = group.tune.settings() if group.tune is not None else [{}]
     for point in group.points():
         for model in group.models:
             for setting in settings if group.tune is not None else [group.tuned_choice.get(model, {})]:
-                yield point, setting, model
+                yield point, {**group.per_model.get(model, {}), **setting}, model
 
 
 def _describe(point: dict, setting: dict, model: str) -> str:
