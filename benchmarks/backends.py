@@ -1,4 +1,4 @@
-"""Choosing the Keras backend before Keras is imported, and importing it quietly.
+"""Choosing the Keras backend (and the precision names) before Keras is imported, and importing it quietly.
 
 The backend is fixed at `import keras`: `choose_backend` sets `KERAS_BACKEND`
 first (or says in one sentence why it cannot), so `gradzoo run --backend jax`
@@ -14,6 +14,7 @@ import sys
 from benchmarks.errors import UserError
 
 BACKENDS = ("tensorflow", "jax", "torch")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 def choose_backend(backend: str | None) -> str:
     """Sets `KERAS_BACKEND` before Keras is imported, or explains in one sentence why it cannot.

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.errors import OutputError
+from zoo.checks import cache_dir  # noqa: F401  (one cache directory for datasets and weights)
 
 LOCK_NAME = ".gradzoo.lock"
 
@@ -68,13 +69,6 @@ def save_figure_atomic(fig, path, dpi: int) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return write_atomic(path, buffer.getvalue())
-
-
-def cache_dir(*parts: str) -> Path:
-    """`$GRADZOO_CACHE/...`, else `$XDG_CACHE_HOME/gradzoo/...`, else `~/.cache/gradzoo/...`."""
-    root = os.environ.get("GRADZOO_CACHE")
-    base = Path(root).expanduser() if root else Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "gradzoo"
-    return base.joinpath(*parts)
 
 
 def ensure_writable_dir(path, option: str = "--out") -> Path:

@@ -9,8 +9,8 @@ import pytest
 
 import zoo
 from benchmarks.cli import main
-from benchmarks.data import load_dataset
-from benchmarks.train_pretrained import PRETRAINED, run_spec
+from benchmarks.datasets import load_dataset
+from benchmarks.train_pretrained import pretrained_specs, run_spec
 from zoo import pretrained
 
 SHIPPED = zoo.list_pretrained()
@@ -47,14 +47,25 @@ def _small_shipped():
 
 
 def test_every_training_entry_is_shipped_with_its_baseline():
-    assert SHIPPED == list(PRETRAINED)
+    assert SHIPPED == list(pretrained_specs())
     for name in SHIPPED:
         info = zoo.pretrained_info(name)
         assert name == f"{info['model']}.{info['dataset']}"
-        # The manifest was produced by the training script as it stands.
-        assert info["config"] == run_spec(name).config()
+        # The manifest was produced by the training script as it stands, from the quick suite's tuned runs.
+        assert info["config"] == run_spec(name).config().to_dict()
+        assert info["tuned_over"] and info["tuning_chosen"] and info["tuning_source"].startswith("quick_tuning/")
+        assert info["optimizer"]["learning_rate"] == info["tuning_chosen"]["optimizer.learning_rate"]
         if info["role"] == "mitigated":
             assert f"{zoo.get_spec(info['model']).baseline}.{info['dataset']}" in SHIPPED
+
+
+def test_every_mitigated_model_reaches_its_target_on_the_test_split():
+    for name in SHIPPED:
+        info = zoo.pretrained_info(name)
+        if info["role"] == "mitigated":
+            score = info["test_metrics"][info["metric"]]
+            better = score >= info["target"] if info["metric_mode"] == "max" else score <= info["target"]
+            assert better and info["reached_target_on_test"], (name, score, info["target"])
 
 
 @pytest.mark.parity  # the files are written by the TensorFlow backend: they must load and score the same under JAX
@@ -156,10 +167,10 @@ def test_url_entry_is_fetched_cached_and_hash_checked(tmp_path, monkeypatch):
 
 
 def test_unknown_name_lists_the_available_ones():
-    with pytest.raises(ValueError, match="Unknown pretrained model 'resnet_20_1d.mnist'") as e:
-        zoo.load_pretrained("resnet_20_1d.mnist")
+    with pytest.raises(ValueError, match="Unknown pretrained model 'resnet_56_1d.mnist'") as e:
+        zoo.load_pretrained("resnet_56_1d.mnist")
     message = str(e.value)
-    assert "Did you mean resnet_20_1d.mnist1d" in message
+    assert "Did you mean resnet_56_1d.mnist1d" in message
     assert all(name in message for name in SHIPPED)
     with pytest.raises(ValueError, match="Available: "):
         zoo.pretrained_info("nope")

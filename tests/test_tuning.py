@@ -130,3 +130,27 @@ def test_settings_chosen_by_another_suite(tmp_path):
     bad.write_text(suite.read_text().replace('mlp_he_relu_bn = { "optimizer.learning_rate" = 0.001 }\n', ""))
     with pytest.raises(ValueError, match="`tuned.mlp_he_relu_bn` must give optimizer.learning_rate"):
         load_suite(bad)
+
+
+def test_per_model_settings_apply_to_their_model_only(tmp_path):
+    suite = tmp_path / "per_model.toml"
+    suite.write_text(Path(TUNED).read_text() + '\n[runs.per_model.mlp_he_relu_bn]\n"model.width" = 8\n"optimizer.beta_1" = 0.8\n')
+    specs = Plan(load_suite(suite, check_models=True)).specs({})[0]
+    for s in specs:
+        if s.model == "mlp_he_relu_bn":
+            assert s.model_overrides == {"depth": 4, "width": 8} and s.optimizer["beta_1"] == 0.8
+        else:
+            assert s.model_overrides == {"depth": 4, "width": 16} and "beta_1" not in s.optimizer
+    bad = tmp_path / "bad.toml"
+    bad.write_text(Path(TUNED).read_text() + '\n[runs.per_model.mlp_he_relu_bn]\n"optimizer.learning_rate" = 0.5\n')
+    with pytest.raises(ValueError, match="is also tuned; a key is one or the other"):
+        load_suite(bad)
+
+
+def test_naming_another_optimizer_drops_the_recommended_ones_settings_but_not_clipping():
+    from benchmarks.harness.spec import optimizer_settings
+
+    # rnn_large_init_clipped recommends SGD (lr 0.01, momentum 0.9, clipnorm 1).
+    assert optimizer_settings("rnn_large_init_clipped", {"name": "adam"}) == {"name": "adam", "clipnorm": 1.0}
+    assert optimizer_settings("rnn_large_init_clipped", {"learning_rate": 0.1})["momentum"] == 0.9
+    assert optimizer_settings("rnn_gru", {"clipnorm": 0})["clipnorm"] is None  # 0 switches clipping off

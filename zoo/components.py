@@ -8,6 +8,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from zoo.checks import check_choice, check_positive_int  # noqa: F401  (the builders import them from here)
+
 # name -> factory. Each entry says why it is in the zoo.
 INITIALIZERS = {
     # The "naive" init of early deep nets, N(0, 0.05) whatever the fan-in (the
@@ -45,21 +47,6 @@ NORMALIZATIONS = ("none", "batch", "layer")
 # whose units can die (output 0 for every input): the recorder watches both.
 SATURATING = ("sigmoid", "tanh")
 RECTIFYING = ("relu",)
-
-
-def check_choice(argument: str, value, choices) -> None:
-    """Raises ValueError naming `argument` unless `value` is one of `choices`."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(
-            f"`{argument}` must be one of {', '.join(repr(c) for c in choices)}. "
-            f"Received: {argument}={value!r}"
-        )
-
-
-def check_positive_int(argument: str, value, minimum: int = 1) -> None:
-    """Raises ValueError naming `argument` unless `value` is an int >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{argument}` must be an integer >= {minimum}. Received: {argument}={value!r}")
 
 
 def initializer(name: str, argument: str = "initializer"):

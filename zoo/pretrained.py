@@ -1,7 +1,7 @@
 """Pretrained zoo models, loaded by name and checked by hash.
 
-Names are `model.dataset` (timm's `arch.tag`): `resnet_20_1d.mnist1d` is the
-zoo's `resnet_20_1d` trained on MNIST-1D. Each mitigated model ships next to
+Names are `model.dataset` (timm's `arch.tag`): `resnet_56_1d.mnist1d` is the
+zoo's `resnet_56_1d` trained on MNIST-1D. Each mitigated model ships next to
 its baseline, trained on the same data, seed and budget, with its history.
 
 ```python
@@ -14,9 +14,10 @@ model = zoo.load_pretrained("rnn_gru.adding")  # compiled with its loss and metr
 
 The shipped files live in `zoo/weights/` with `manifest.json`, written by
 `python -m benchmarks.train_pretrained`. An entry holds the file name, its
-sha256, the dataset and its parameters, the test scores (keyed as
-`model.evaluate(..., return_dict=True)` names them), the full run config, the
-per-epoch history and a compact gradient-log summary.
+sha256, what the model was tuned over and the setting chosen, the dataset and
+its parameters, the test scores (keyed as `model.evaluate(...,
+return_dict=True)` names them), the full run config, the per-epoch history and
+a compact gradient-log summary.
 
 Weights hosted elsewhere are registered with a URL and their sha256, and are
 downloaded once into `$GRADZOO_CACHE/weights` (else `~/.cache/gradzoo/weights`)
@@ -43,6 +44,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from zoo.checks import cache_dir
+
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST_SCHEMA = 1
 
@@ -67,14 +70,6 @@ def file_sha256(path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def cache_dir() -> Path:
-    """`$GRADZOO_CACHE`, else `$XDG_CACHE_HOME/gradzoo`, else `~/.cache/gradzoo`."""
-    root = os.environ.get("GRADZOO_CACHE")
-    if root:
-        return Path(root).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "gradzoo"
 
 
 def _shipped() -> dict:
@@ -264,9 +259,10 @@ def load_pretrained(name: str, compile: bool = True):
     """Loads a pretrained zoo model after checking its sha256.
 
     Args:
-        name: a name from `list_pretrained()`, e.g. `"resnet_20_1d.mnist1d"`.
+        name: a name from `list_pretrained()`, e.g. `"resnet_56_1d.mnist1d"`.
         compile: return the model compiled with the loss, metric and optimizer
-            it was trained with (optimizer state included), so
+            settings it was trained with (a fresh optimizer: the shipped files
+            leave out the optimizer's moment estimates), so
             `model.evaluate(...)` gives the keys of `test_metrics` at once.
             Every shipped file is saved compiled; a registered file is
             compiled only if it was saved compiled. Defaults to `True`.

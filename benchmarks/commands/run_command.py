@@ -9,14 +9,13 @@ are named and their runs trained again.
 
 from __future__ import annotations
 
-from benchmarks.checks import positive_int_arg as positive_int
+from benchmarks.commands.options import PRECISIONS, positive_int
 
 DEFAULT_OUT = "runs"
 
 
 def add(subparsers) -> None:
     from benchmarks.backends import BACKENDS
-    from benchmarks.harness.suites import PRECISIONS
 
     p = subparsers.add_parser("run", help="run a benchmark suite (default: quick) and write records and tables")
     p.add_argument("suite", nargs="?", default="quick", metavar="SUITE_OR_FILE",

@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from benchmarks import checks
+from zoo import checks
 from benchmarks.errors import UserError
 
 SPLITS = ("train", "val", "test")

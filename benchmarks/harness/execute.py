@@ -45,7 +45,7 @@ class LocalExecutor:
 
     def __init__(self, progress_factory=None):
         self.progress_factory = progress_factory
-        self._queue: list[tuple[RunSpec, object]] = []
+        self._queue: list[RunSpec] = []
 
     def start(self, out_dir) -> None:
         self.out_dir = out_dir

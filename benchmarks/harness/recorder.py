@@ -37,7 +37,7 @@ import warnings
 import keras
 import numpy as np
 
-from benchmarks import checks
+from zoo import checks
 from benchmarks.harness.activations import SATURATION_LEVEL, ActivationProbe
 from benchmarks.harness.gradnorms import gradient_stats, layer_groups
 

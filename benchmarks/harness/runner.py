@@ -29,7 +29,6 @@ from benchmarks.harness.records.codec import build
 from benchmarks.harness.spec import RunSpec, build_for_dataset, optimizer_settings
 
 PROBE_EXAMPLES = 256
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 @contextlib.contextmanager

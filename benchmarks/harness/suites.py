@@ -53,14 +53,14 @@ import itertools
 import tomllib
 from pathlib import Path
 
-from benchmarks import checks
+from zoo import checks
+from benchmarks.backends import PRECISIONS
 from benchmarks.errors import SuiteError, UserError
 from benchmarks.harness.expectations import parse_expectations
 from benchmarks.harness.tuning import TARGETS, SearchSpace, parse_space, split_setting
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 DEFAULT_SUITE = "quick"
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 _TOP_KEYS = {"description", "epochs", "seeds", "batch_size", "runs", "precision", "devices"}
 _GROUP_KEYS = {"name", "description", "models", "dataset", "dataset_params", "model_overrides", "optimizer",

@@ -103,7 +103,7 @@ def parse_space(table: dict, where: str) -> SearchSpace:
             unknown key, a bad range, a non-positive learning rate, a budget
             that does not fit the grid.
     """
-    from benchmarks import checks
+    from zoo import checks
 
     if not isinstance(table, dict) or not table:
         raise ValueError(f"{where}: `tune` must be a table with at least one `target.parameter` key.")

@@ -1,4 +1,5 @@
-"""Argument checks shared by the CLI, suites, datasets and the recorder.
+"""Argument checks shared by the zoo's builders and the harness (CLI, suites, datasets, recorder),
+and the cache directory both use.
 
 Each check returns the value it accepts (normalized) or raises a `ValueError`
 in the Keras style, naming the argument and what was received:
@@ -9,6 +10,15 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
+
+
+def cache_dir(*parts: str) -> Path:
+    """`$GRADZOO_CACHE/...`, else `$XDG_CACHE_HOME/gradzoo/...`, else `~/.cache/gradzoo/...`."""
+    root = os.environ.get("GRADZOO_CACHE")
+    base = Path(root).expanduser() if root else Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "gradzoo"
+    return base.joinpath(*parts)
 
 
 def integer(name: str, value, minimum: int | None = None) -> int:
@@ -35,7 +45,7 @@ def open_fraction(name: str, value) -> float:
 
 def choice(name: str, value, choices) -> object:
     """One of `choices`."""
-    if value not in choices:
+    if isinstance(value, (list, dict, set)) or value not in choices:
         raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}. Received: {name}={value!r}")
     return value
 
@@ -59,14 +69,11 @@ def plain_text(name: str, value, max_length: int = 200) -> str:
     return value
 
 
-def positive_int_arg(text: str) -> int:
-    """An argparse `type`: an integer >= 1, else argparse's one-line error."""
-    import argparse
+def check_choice(argument: str, value, choices) -> None:
+    """Raises ValueError naming `argument` unless `value` is one of `choices` (the builders' form)."""
+    choice(argument, value, choices)
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
-    return value
+
+def check_positive_int(argument: str, value, minimum: int = 1) -> None:
+    """Raises ValueError naming `argument` unless `value` is an int >= `minimum` (the builders' form)."""
+    integer(argument, value, minimum)
