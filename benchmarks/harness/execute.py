@@ -56,9 +56,16 @@ class LocalExecutor:
     def wait(self) -> list[Outcome]:
         from benchmarks.harness.runner import run_one
 
+        import keras
+
         spec = self._queue.pop(0)
         progress = self.progress_factory(spec) if self.progress_factory else None
-        record = run_one(spec, progress, checkpoint_dir=self.out_dir, executor=self.name)
+        try:
+            record = run_one(spec, progress, checkpoint_dir=self.out_dir, executor=self.name)
+        finally:
+            # A suite builds a model per run in one process: without this, the
+            # backend's graphs and caches grow with every run (GBs over a long suite).
+            keras.utils.clear_session(free_memory=True)
         return [Outcome(spec, record)]
 
     def running(self) -> int:
