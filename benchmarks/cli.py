@@ -3,7 +3,9 @@
 Heavy libraries (Keras, TensorFlow, pandas) are imported inside the commands,
 never at module import, so `gradzoo --help` answers at once. A mistake the user
 can fix is one sentence and exit status 2 (`benchmarks.errors.UserError`);
-anything else is a bug: its traceback is kept, and the exit status is 1.
+anything else is a bug: its traceback is kept, and the exit status is 1. A
+command may also end with a status of its own: `gradzoo run` exits 1 when runs
+failed on Ray workers, after recording every other run.
 """
 
 from __future__ import annotations
