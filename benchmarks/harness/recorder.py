@@ -19,7 +19,9 @@ every step for the first `first_steps` and every `stride`-th after, and folds
 all steps into per-epoch min/mean/max per layer. The wrappers, and a
 pass-through `model.train_step` that makes the fit trace its train function
 afresh, are removed when the fit ends. With `steps_per_execution > 1` only the
-last step of each execution is seen.
+last step of each execution is seen. Trained data parallel (see
+`benchmarks.harness.devices`), the norms are those of the whole global batch's
+gradient, as on one device.
 
 Why it costs almost nothing: the norms are one sum of squares per variable
 over gradients the step already holds, the vector rides to the host with the

@@ -16,13 +16,7 @@ import time
 
 from benchmarks.errors import UserError
 from benchmarks.harness.callbacks import Convergence, DataOrder, EpochCheckpoint, as_float
-from benchmarks.harness.devices import (
-    batch_problem,
-    check_devices,
-    clipping_problem,
-    distribution_scope,
-    share_batch_statistics,
-)
+from benchmarks.harness.devices import batch_problem, check_devices, clipping_problem, distribution_scope, share_batch_statistics
 from benchmarks.harness.records import (
     DatasetSummary,
     GradientLog,
