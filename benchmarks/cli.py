@@ -3,7 +3,9 @@
 Heavy libraries (Keras, TensorFlow, pandas) are imported inside the commands,
 never at module import, so `gradzoo --help` answers at once. A mistake the user
 can fix is one sentence and exit status 2 (`benchmarks.errors.UserError`);
-anything else is a bug: its traceback is kept, and the exit status is 1.
+anything else is a bug: its traceback is kept, and the exit status is 1. A
+command may also end with a status of its own: `gradzoo run` exits 1 when runs
+failed on Ray workers, after recording every other run.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def main(argv=None) -> int:
         if getattr(args, "needs_keras", True):
             choose_backend(getattr(args, "backend", None))
             import_keras_quietly()
-        args.func(args)
+        status = args.func(args)
     except UserError as e:
         # A user's mistake: one sentence, no traceback, before any training where that can be known.
         print(f"gradzoo: error: {' '.join(str(e).split())}", file=sys.stderr)
@@ -70,7 +72,7 @@ def main(argv=None) -> int:
         print("gradzoo: this is a bug in gradzoo, not in what you asked for; please report it with the traceback above.",
               file=sys.stderr)  # fmt: skip
         return 1
-    return 0
+    return status or 0  # a command may say it partly failed (`gradzoo run` when some runs failed)
 
 
 if __name__ == "__main__":

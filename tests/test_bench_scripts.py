@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from benchmarks.perf import bench_data, bench_recorder
+from benchmarks.perf import bench_data, bench_ray, bench_recorder
 
 
 def test_bench_recorder_prints_and_writes_its_table(monkeypatch, tmp_path, capsys):
@@ -47,3 +47,19 @@ def test_bench_data_names_an_unmatched_case(capsys):
     with pytest.raises(SystemExit):
         bench_data.main(["--only", "imagenet"])
     assert "--only 'imagenet' matches no case" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--runs", "6"], "--runs must be an even number of at least 8 (two models, several seeds); got 6"),
+        (["--runs", "9"], "--runs must be an even number of at least 8"),
+        (["--cpus-per-run", "0"], "--cpus-per-run: expected a positive integer, got '0'"),
+    ],
+)
+def test_bench_ray_bad_arguments_are_one_sentence(argv, fragment, capsys):
+    # Its timed runs start Ray and train suites (minutes): tests/test_ray.py covers the executor they time.
+    with pytest.raises(SystemExit) as exc:
+        bench_ray.main(argv)
+    assert exc.value.code == 2
+    assert fragment in capsys.readouterr().err

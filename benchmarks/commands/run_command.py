@@ -5,13 +5,27 @@ suite (keys, overrides, optimizer and dataset parameters, every model built at
 its input shape), that the real datasets it needs are prepared, that OUT can be
 written, and that no other `gradzoo run` holds OUT. Unreadable records in OUT
 are named and their runs trained again.
+
+`--executor ray` hands the runs to Ray tasks (`benchmarks.harness.ray_executor`;
+checked first too: Ray installed, the address answering, the GPUs asked for
+present) and `--devices N` trains each run data parallel (checked first: the
+devices present, the batches splitting evenly). A run that fails on a Ray
+worker is reported in one line and the others go on; the command then ends
+with exit status 1 after writing the tables, so a script sees that the suite is
+incomplete, and rerunning it retries just those runs.
 """
 
 from __future__ import annotations
 
+import argparse
+import math
+import sys
+import tomllib
+
 from benchmarks.commands.options import PRECISIONS, positive_int
 
 DEFAULT_OUT = "runs"
+EXECUTORS = ("local", "ray")
 
 
 def add(subparsers) -> None:
@@ -28,6 +42,15 @@ def add(subparsers) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="prepared tensorflow-datasets directory (else $GRADZOO_TFDS_DIR)")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
     p.add_argument("--precision", choices=PRECISIONS, help="Keras dtype policy (default: the suite's, else float32)")
+    p.add_argument("--devices", type=positive_int, metavar="N",
+                   help="train each run across N local devices, data parallel (default: the suite's, else 1)")
+    scale = p.add_argument_group("running on Ray (see the README: running a suite on a cluster)")
+    scale.add_argument("--executor", choices=EXECUTORS, default="local",
+                       help="local: one run after another in this process (default); ray: runs as Ray tasks")
+    scale.add_argument("--address", metavar="ADDR",
+                       help="the Ray head, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS, else a local Ray)")
+    scale.add_argument("--cpus-per-run", type=positive_number, metavar="N", help="CPUs each Ray task asks for (default: 1)")
+    scale.add_argument("--gpus-per-run", type=non_negative_number, metavar="N", help="GPUs each Ray task asks for (default: 0)")
     p.set_defaults(func=run)
 
 
@@ -43,16 +66,20 @@ def run(args) -> None:
     from benchmarks.harness.execute import LocalExecutor, run_suite
     from benchmarks.harness.plan import Plan
     from benchmarks.harness.records import scan
-    from benchmarks.harness.suites import load_suite, resolve_path
+    from benchmarks.harness.suites import check_builds, load_suite, resolve_path
     from benchmarks.storage import DirectoryLock, ensure_writable_dir, write_atomic
 
     # What is asked is checked first (nothing is created for a mistyped suite), then OUT, then nothing else can stop it.
-    suite = load_suite(args.suite, check_models=True)
-    plan = Plan(suite, seeds=args.seeds, epochs=args.epochs, record_gradients=not args.no_gradients,
-                data_dir=args.data_dir, backend=keras.backend.backend(), precision=args.precision)  # fmt: skip
+    _check_scale_options(args)  # first: TensorFlow splits a CPU into devices only before it runs anything
+    suite = load_suite(args.suite)
+    plan = Plan(suite, seeds=args.seeds, epochs=args.epochs, record_gradients=not args.no_gradients, data_dir=args.data_dir,
+                backend=keras.backend.backend(), precision=args.precision, devices=args.devices)  # fmt: skip
     check_precision(args.precision or suite.precision)
+    _check_data_parallel(plan, args.devices or suite.devices)
     for dataset in dict.fromkeys(g.dataset for g in suite.groups):
         check_available(dataset, args.data_dir)
+    check_builds(suite)
+    executor = _ray_executor(args) if args.executor == "ray" else LocalExecutor()
     out = ensure_writable_dir(args.out)
     with DirectoryLock(out):
         found = scan(out)
@@ -96,8 +123,22 @@ def run(args) -> None:
         def on_status(done_now, running, pending):
             outer.set_postfix_str(f"{running} running, {pending} pending")
 
+        failures = []
+
+        def on_failure(outcome):
+            spec = outcome.spec
+            failures.append(spec.run_id)
+            tqdm.write(f"  Run {spec.run_id} ({spec.model} on {spec.dataset}, seed {spec.seed}) failed: {outcome.error}")
+            if args.verbose and outcome.detail:
+                tqdm.write(outcome.detail)
+
+        if executor.name == "ray":
+            print(f"Ray: up to {executor.capacity} runs at a time, {executor.cpus_per_run:g} CPUs and "
+                  f"{executor.gpus_per_run:g} GPUs each; records are written here, into {out}/records.")  # fmt: skip
+        else:
+            executor.progress_factory = progress_factory
         try:
-            result = run_suite(plan, out, LocalExecutor(progress_factory), on_record=on_record, on_status=on_status)
+            result = run_suite(plan, out, executor, on_record=on_record, on_failure=on_failure, on_status=on_status)
         finally:
             if "bar" in inner:
                 inner.pop("bar").close()
@@ -114,3 +155,77 @@ def run(args) -> None:
         paths.update(write_claims(out, final))
         print(f"{len(result['ran'])} runs trained. Tables: {', '.join(str(p) for p in paths.values())}")
         print(f"Report: gradzoo report --results {out}")
+        if failures:
+            print(f"gradzoo: {len(failures)} run(s) failed (lines above; --verbose shows their tracebacks); every other "
+                  "run is recorded. Rerun the same command to try the failed ones again.", file=sys.stderr)  # fmt: skip
+            return 1
+        return 0
+
+
+def positive_number(text: str) -> float:
+    """An argparse `type`: a number > 0."""
+    value = non_negative_number(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}")
+    return value
+
+
+def non_negative_number(text: str) -> float:
+    """An argparse `type`: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, received {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, received {text!r}")
+    return value
+
+
+def _check_scale_options(args) -> None:
+    """The executor's options go together, and (local runs) this machine has the devices a run asks for."""
+    from benchmarks.errors import UserError
+    from benchmarks.harness.devices import check_devices
+
+    devices = args.devices or _suite_devices(args.suite)
+    if args.executor != "ray":
+        for option in ("address", "cpus_per_run", "gpus_per_run"):
+            if getattr(args, option) is not None:
+                raise UserError(f"--{option.replace('_', '-')} applies to --executor ray only; add --executor ray or drop it.")
+        check_devices(devices)
+    elif devices > 1 and args.gpus_per_run and args.gpus_per_run < devices:
+        raise UserError(f"--devices {devices} trains each run across {devices} GPUs, so it needs --gpus-per-run "
+                        f"{devices} or more. Received: --gpus-per-run {args.gpus_per_run:g}")  # fmt: skip
+
+
+def _suite_devices(name_or_path) -> int:
+    """The suite file's `devices`, read without `load_suite`, which starts TensorFlow (it makes optimizers)."""
+    from benchmarks.harness.suites import resolve_path
+
+    try:
+        value = tomllib.loads(resolve_path(name_or_path).read_text(encoding="utf-8")).get("devices", 1)
+    except (OSError, ValueError, UnicodeDecodeError):  # load_suite says next what is wrong with the file
+        return 1
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 1 else 1
+
+
+def _check_data_parallel(plan, devices: int) -> None:
+    """Every known run's batches and clipping suit `devices` (see `benchmarks.harness.devices`)."""
+    from benchmarks.errors import UserError
+    from benchmarks.harness.devices import batch_problem, clipping_problem
+    from benchmarks.harness.spec import optimizer_settings
+
+    for spec in plan.specs({})[0]:
+        problem = clipping_problem(devices, optimizer_settings(spec.model, spec.optimizer))
+        problem = problem or batch_problem(devices, spec.batch_size, {})
+        if problem:
+            raise UserError(f"Suite {plan.suite.name!r}, group {spec.group!r}: {problem}")
+
+
+def _ray_executor(args):
+    """A `RayExecutor`, connected: Ray installed, the address answering, the cluster able to run one task."""
+    from benchmarks.harness.ray_executor import RayExecutor
+
+    executor = RayExecutor(address=args.address, cpus_per_run=args.cpus_per_run or 1, gpus_per_run=args.gpus_per_run or 0,
+                           verbose=args.verbose)  # fmt: skip
+    executor.connect()
+    return executor

@@ -1,12 +1,17 @@
-"""The devices a run trains on: what this machine has, and which precisions they run.
+"""The devices a run trains on: what this machine has, which precisions they run,
+and how one run spreads over several of them (data parallel).
 
 Backend-specific by nature; kept here, small, so the rest of the harness asks
-one question (`accelerators()`) whatever the backend.
+a few questions whatever the backend: `accelerators()`, `check_devices(n)`,
+`distribution_scope(n)` and, inside a train step, `replica_sum(grads)`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+import os
 
 from benchmarks.errors import UserError
 
@@ -90,3 +95,206 @@ def check_precision(precision: str) -> None:
     problem = precision_problem(precision, accelerators())
     if problem:
         raise UserError(problem)
+
+
+# --- data parallel inside one run --------------------------------------------------------------
+
+
+def check_devices(n: int) -> None:
+    """Raises a `UserError` unless this process can train one run across `n` local devices.
+
+    The devices are the accelerators when there are any, else the CPU:
+    JAX splits it into as many devices as
+    `XLA_FLAGS=--xla_force_host_platform_device_count=N` says (set before JAX
+    starts); TensorFlow splits it here into `n` logical devices, at most one per
+    core. TensorFlow fixes its logical devices when it runs its first
+    operation, so on a CPU this must be called before that (`gradzoo run` does
+    it before it builds any model).
+
+    Args:
+        n: the number of devices (`--devices`, the suite's `devices`).
+
+    Raises:
+        UserError: one sentence saying how many devices there are and how to get more.
+    """
+    if n == 1:
+        return
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        found = jax.devices()
+        if len(found) < n:
+            kind = found[0].platform.upper()
+            how = (f"set XLA_FLAGS=--xla_force_host_platform_device_count={n} before gradzoo starts to split the CPU into {n}"
+                   if kind == "CPU" else f"use --devices {len(found)} or fewer")  # fmt: skip
+            raise UserError(f"--devices {n} asks for {n} devices, but JAX sees {len(found)} {kind} device(s); {how}.")
+        return
+    if backend != "tensorflow":
+        raise UserError(f"--devices {n} needs the jax or tensorflow backend (Keras data parallelism); "
+                        f"the {backend!r} backend trains a run on one device.")  # fmt: skip
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        if len(gpus) < n:
+            raise UserError(f"--devices {n} asks for {n} devices, but TensorFlow sees {len(gpus)} GPU(s); "
+                            f"use --devices {len(gpus)} or fewer.")  # fmt: skip
+        return
+    cores = os.cpu_count() or 1
+    if n > cores:
+        raise UserError(f"--devices {n} asks for {n} devices, but this machine has no GPU and {cores} CPU cores, "
+                        f"and TensorFlow splits the CPU into at most one device per core; use --devices {cores} or fewer.")  # fmt: skip
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    split = tf.config.get_logical_device_configuration(cpu) or []
+    if len(split) >= n:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError:
+        raise UserError(f"--devices {n} needs TensorFlow's CPU split into {n} devices before TensorFlow runs anything, "
+                        "and this process has already run it on one; start a fresh process (as `gradzoo run` does).") from None  # fmt: skip
+
+
+def _devices(n: int) -> list[str]:
+    import keras
+
+    if keras.backend.backend() == "jax":
+        return keras.distribution.list_devices()[:n]
+    import tensorflow as tf
+
+    kind = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    return [d.name for d in tf.config.list_logical_devices(kind)][:n]
+
+
+@contextlib.contextmanager
+def distribution_scope(n: int):
+    """Builds, compiles and trains the models of the block across `n` local devices.
+
+    The global batch is the one the data gives, split evenly across the
+    devices; gradients are summed over them before the update, so a run sees
+    the gradient of the whole batch, as on one device. JAX:
+    `keras.distribution.DataParallel`, set for the block and restored after.
+    TensorFlow: `tf.distribute.MirroredStrategy`, whose scope the model must be
+    built and compiled in. `n == 1` changes nothing.
+
+    Args:
+        n: the number of devices; call `check_devices(n)` first.
+    """
+    if n == 1:
+        yield
+        return
+    import keras
+
+    devices = _devices(n)
+    if keras.backend.backend() == "jax":
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        try:
+            yield
+        finally:
+            keras.distribution.set_distribution(previous)
+        return
+    with _mirrored_strategy(tuple(devices)).scope():
+        yield
+
+
+@functools.cache
+def _mirrored_strategy(devices: tuple):
+    # One per device set and process: a second MirroredStrategy over the same devices reuses the
+    # first one's collective keys, and its first all-reduce then aborts on a shape mismatch.
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(list(devices))
+
+
+def replica_sum(grads: list) -> list:
+    """The gradients of the whole global batch, from inside a train step.
+
+    Under a `tf.distribute` strategy with several replicas, each replica's
+    `optimizer.apply` receives only its share of the gradient (Keras sums them
+    later, inside the update); this all-reduces them. Everywhere else
+    (one device, JAX's data parallelism, whose gradients are global already)
+    it returns `grads` as they are.
+
+    Args:
+        grads: one gradient (or `None`) per trainable variable.
+
+    Returns:
+        The summed gradients, `None` where `grads` had `None`.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return grads
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return grads
+    summed = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, [g for g in grads if g is not None]))
+    return [None if g is None else next(summed) for g in grads]
+
+
+def clipping_problem(n: int, settings: dict) -> str | None:
+    """Why a run with these optimizer settings cannot train on `n` devices (one sentence), or `None`.
+
+    On TensorFlow, Keras clips each replica's share of the gradient before it
+    sums the shares, so a clipped run on several devices would take other steps
+    than the same run on one device; JAX clips the whole gradient.
+    """
+    import keras
+
+    clip = {k: v for k, v in settings.items() if k in ("clipnorm", "global_clipnorm", "clipvalue") and v}
+    if n == 1 or not clip or keras.backend.backend() != "tensorflow":
+        return None
+    key, value = next(iter(clip.items()))
+    return (f"--devices {n} with {key}={value} would clip each device's share of the gradient separately on TensorFlow "
+            f"(not the whole gradient, as on one device); use --devices 1, or the jax backend, for clipped models.")  # fmt: skip
+
+
+def share_batch_statistics(model, n: int) -> None:
+    """Makes the model's BatchNormalization layers normalize over the whole global batch on `n` devices.
+
+    On JAX the batch statistics of a data-parallel step are global already. On
+    TensorFlow each replica would normalize over its own share of the batch,
+    so the run would train (and its gradients would read) differently from the
+    same run on one device; `synchronized` all-reduces the statistics instead.
+    """
+    import keras
+
+    if n == 1 or keras.backend.backend() != "tensorflow":
+        return
+    pending = list(model.layers)
+    while pending:
+        layer = pending.pop()
+        pending.extend(getattr(layer, "layers", []))
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+
+
+def batch_problem(n: int, batch_size: int, sizes: dict[str, int]) -> str | None:
+    """Why the batches of a run do not split evenly across `n` devices (one sentence), or `None`.
+
+    Data parallelism splits every batch into `n` equal shares: JAX cannot
+    shard an uneven batch at all, and TensorFlow would weigh an uneven batch's
+    shares equally, which is not the gradient of the batch.
+
+    Args:
+        n: the number of devices.
+        batch_size: the run's global batch size.
+        sizes: examples per split, e.g. `{"train": 3600, "val": 400}`; a
+            split's last batch is what remains of it.
+    """
+    if n == 1:
+        return None
+    if batch_size % n:
+        return f"--devices {n} splits every batch into {n} equal shares, and batch_size={batch_size} does not divide by {n}."
+    for split, count in sizes.items():
+        if count % batch_size % n:
+            return (f"--devices {n} splits every batch into {n} equal shares, and the {count} {split} examples end in a "
+                    f"batch of {count % batch_size} at batch_size={batch_size}; choose a batch size or a number of "
+                    f"examples that leaves a multiple of {n}.")  # fmt: skip
+    return None

@@ -17,8 +17,6 @@ def environment(executor: str = "local") -> Environment:
     """The environment of the current process, for the record's `env`."""
     import keras
 
-    import benchmarks
-
     backend = keras.backend.backend()
     try:
         backend_version = __import__(_BACKEND_MODULES[backend]).__version__
@@ -41,10 +39,22 @@ def environment(executor: str = "local") -> Environment:
             cpu_count=os.cpu_count(),
             devices=devices,
         ),
-        git_commit=_git_commit(Path(benchmarks.__file__).resolve().parent.parent),
+        git_commit=source_commit(),
         executor=executor,
         host=socket.gethostname() or None,
     )
+
+
+def source_commit() -> str | None:
+    """The git commit of the gradzoo code running here.
+
+    Read from its checkout; else from `$GRADZOO_GIT_COMMIT`, which the Ray
+    executor sets for its workers (their copy of the code has no `.git`).
+    """
+    import benchmarks
+
+    root = Path(benchmarks.__file__).resolve().parent.parent
+    return _git_commit(root) or os.environ.get("GRADZOO_GIT_COMMIT") or None
 
 
 def _package_version() -> str | None:

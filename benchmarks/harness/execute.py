@@ -31,6 +31,7 @@ class Outcome:
     spec: RunSpec
     record: records_mod.RunRecord | None = None
     error: str | None = None  # a failed run: one line saying why
+    detail: str | None = None  # a failed run: all that is known, e.g. a Ray worker's traceback
 
 
 class LocalExecutor:

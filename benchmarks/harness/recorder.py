@@ -19,7 +19,9 @@ every step for the first `first_steps` and every `stride`-th after, and folds
 all steps into per-epoch min/mean/max per layer. The wrappers, and a
 pass-through `model.train_step` that makes the fit trace its train function
 afresh, are removed when the fit ends. With `steps_per_execution > 1` only the
-last step of each execution is seen.
+last step of each execution is seen. Trained data parallel (see
+`benchmarks.harness.devices`), the norms are those of the whole global batch's
+gradient, as on one device.
 
 Why it costs almost nothing: the norms are one sum of squares per variable
 over gradients the step already holds, the vector rides to the host with the
@@ -39,6 +41,7 @@ import numpy as np
 
 from zoo import checks
 from benchmarks.harness.activations import SATURATION_LEVEL, ActivationProbe
+from benchmarks.harness.devices import replica_sum
 from benchmarks.harness.gradnorms import gradient_stats, layer_groups
 
 LOG_KEY = "gradzoo_grad_stats"
@@ -148,6 +151,7 @@ class GradientRecorder(keras.callbacks.Callback):
         self._steps_per_call = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
         self.loss_scaled = _is_loss_scaled(optimizer)
         clipping = optimizer.inner_optimizer if self.loss_scaled else optimizer
+        # Keyed by thread: under tf.distribute each replica traces the step in a thread of its own.
         pending = {}
         original_apply, original_stateless = optimizer.apply, optimizer.stateless_apply
         original_metrics = model.compute_metrics
@@ -156,7 +160,8 @@ class GradientRecorder(keras.callbacks.Callback):
             if sum(len(g["indices"]) for g in self.groups) != len(grads):
                 # A subclassed model may first build its weights inside the step.
                 self.groups = layer_groups(model.trainable_variables, model)
-            pending["stats"] = gradient_stats(grads, self.groups, clipping, scale)
+            # The whole batch's gradient, also where each of several replicas holds a share of it.
+            pending[threading.get_ident()] = gradient_stats(replica_sum(grads), self.groups, clipping, scale)
 
         def apply(grads, trainable_variables=None):
             grads = list(grads)
@@ -172,9 +177,9 @@ class GradientRecorder(keras.callbacks.Callback):
         def compute_metrics(*args, **kwargs):
             logs = original_metrics(*args, **kwargs)
             # Only the train step calls apply() first; test steps add nothing.
-            if "stats" in pending:
+            if threading.get_ident() in pending:
                 logs = dict(logs)
-                logs[LOG_KEY] = pending.pop("stats")
+                logs[LOG_KEY] = pending.pop(threading.get_ident())
             return logs
 
         apply._gradzoo_hook = compute_metrics._gradzoo_hook = stateless_apply._gradzoo_hook = True

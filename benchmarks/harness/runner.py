@@ -16,6 +16,7 @@ import time
 
 from benchmarks.errors import UserError
 from benchmarks.harness.callbacks import Convergence, DataOrder, EpochCheckpoint, as_float
+from benchmarks.harness.devices import batch_problem, check_devices, clipping_problem, distribution_scope, share_batch_statistics
 from benchmarks.harness.records import (
     DatasetSummary,
     GradientLog,
@@ -84,8 +85,7 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None, checkpoint_dir=Non
             f"Run {spec.run_id} is for the {spec.backend!r} backend, but Keras runs {keras.backend.backend()!r}; "
             "choose the backend with `--backend` (or KERAS_BACKEND) before Keras is imported."
         )
-    if spec.devices != 1:
-        raise UserError(f"Run {spec.run_id} asks for {spec.devices} devices; this gradzoo trains a run on one device.")
+    check_devices(spec.devices)  # before the dataset: TensorFlow splits its CPU only before it first runs
     progress = progress or (lambda kind, value: None)
     t_setup = time.perf_counter()
     keras.utils.set_random_seed(spec.seed)
@@ -94,7 +94,11 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None, checkpoint_dir=Non
     dataset_params.setdefault("batch_size", spec.batch_size)
     dataset = load_dataset(spec.dataset, seed=dataset_params.pop("seed", 0), data_dir=spec.data_dir, **dataset_params)
     settings = optimizer_settings(spec.model, spec.optimizer)
-    with dtype_policy(spec.precision):
+    sizes = {split: dataset.num_examples(split) for split in ("train", "val", "test")}
+    problem = clipping_problem(spec.devices, settings) or batch_problem(spec.devices, spec.batch_size, sizes)
+    if problem:
+        raise UserError(f"Run {spec.run_id}: {problem}")
+    with dtype_policy(spec.precision), distribution_scope(spec.devices):
         return _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, executor, t_setup)
 
 
@@ -109,6 +113,7 @@ def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, exe
     from benchmarks.harness.temporal import TemporalProbe
 
     model = build_for_dataset(spec.model, dataset, spec.model_overrides)
+    share_batch_statistics(model, spec.devices)
     model.compile(optimizer=zoo.make_optimizer(settings), loss=dataset.make_loss(), metrics=[dataset.make_metric()])
 
     if isinstance(dataset.train, tuple):
