@@ -10,6 +10,7 @@ are named and their runs trained again.
 from __future__ import annotations
 
 from benchmarks.checks import positive_int_arg as positive_int
+from benchmarks.errors import UserError
 
 DEFAULT_OUT = "runs"
 
@@ -26,6 +27,9 @@ def add(subparsers) -> None:
     p.add_argument("--seeds", type=positive_int, metavar="N", help="evaluation seeds 0..N-1 (default: the suite's)")
     p.add_argument("--epochs", type=positive_int, metavar="E", help="override every run's epoch count (trials too)")
     p.add_argument("--no-gradients", action="store_true", help="do not record gradient norms")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="also write each run's gradient norms, clip rate and activation fractions as TensorBoard "
+                        "events to DIR/<run_id>/ (`tensorboard --logdir DIR`)")
     p.add_argument("--data-dir", metavar="DIR", help="prepared tensorflow-datasets directory (else $GRADZOO_TFDS_DIR)")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
     p.add_argument("--precision", choices=PRECISIONS, help="Keras dtype policy (default: the suite's, else float32)")
@@ -47,6 +51,8 @@ def run(args) -> None:
     from benchmarks.harness.suites import load_suite, resolve_path
     from benchmarks.storage import DirectoryLock, ensure_writable_dir, write_atomic
 
+    if args.tensorboard and args.no_gradients:
+        raise UserError("--tensorboard writes the recorded gradient norms, so it cannot go with --no-gradients; drop one of them.")
     # What is asked is checked first (nothing is created for a mistyped suite), then OUT, then nothing else can stop it.
     suite = load_suite(args.suite, check_models=True)
     plan = Plan(suite, seeds=args.seeds, epochs=args.epochs, record_gradients=not args.no_gradients,
@@ -55,6 +61,7 @@ def run(args) -> None:
     for dataset in dict.fromkeys(g.dataset for g in suite.groups):
         check_available(dataset, args.data_dir)
     out = ensure_writable_dir(args.out)
+    tensorboard = ensure_writable_dir(args.tensorboard, "--tensorboard") if args.tensorboard else None
     with DirectoryLock(out):
         found = scan(out)
         for line in found.problem_lines():
@@ -98,7 +105,8 @@ def run(args) -> None:
             outer.set_postfix_str(f"{running} running, {pending} pending")
 
         try:
-            result = run_suite(plan, out, LocalExecutor(progress_factory), on_record=on_record, on_status=on_status)
+            result = run_suite(plan, out, LocalExecutor(progress_factory, tensorboard_dir=tensorboard),
+                               on_record=on_record, on_status=on_status)  # fmt: skip
         finally:
             if "bar" in inner:
                 inner.pop("bar").close()
@@ -115,3 +123,5 @@ def run(args) -> None:
         paths.update(write_claims(out, final))
         print(f"{len(result['ran'])} runs trained. Tables: {', '.join(str(p) for p in paths.values())}")
         print(f"Report: gradzoo report --results {out}")
+        if tensorboard is not None:
+            print(f"TensorBoard: tensorboard --logdir {tensorboard}")

@@ -57,6 +57,16 @@ def _numpy(tensor) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(tensor))
 
 
+def _training_kwargs(model, training: bool) -> dict:
+    """`{"training": training}` if the model's `call` takes it: `stateless_call` passes it on as is,
+    and a subclassed model's `call(self, x)` would reject it (`model(x)` drops it for such a call)."""
+    import inspect
+
+    parameters = inspect.signature(model.call).parameters
+    takes = "training" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    return {"training": training} if takes else {}
+
+
 def loss_and_gradients(model, loss_fn, x, y, training: bool = True):
     """One forward/backward pass, no optimizer step and no state update.
 
@@ -75,9 +85,10 @@ def loss_and_gradients(model, loss_fn, x, y, training: bool = True):
         `model.trainable_variables`, in that order.
     """
     non_trainable = [v.value for v in model.non_trainable_variables]
+    kwargs = _training_kwargs(model, training)
 
     def loss_of(weights):
-        y_pred, _ = model.stateless_call(weights, non_trainable, x, training=training)
+        y_pred, _ = model.stateless_call(weights, non_trainable, x, **kwargs)
         return loss_fn(y, y_pred)
 
     loss, grads = value_and_grad(loss_of, [v.value for v in model.trainable_variables])
@@ -102,9 +113,10 @@ def input_gradients(model, loss_fn, x, y, training: bool = False):
     """
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
+    kwargs = _training_kwargs(model, training)
 
     def loss_of(inputs):
-        y_pred, _ = model.stateless_call(trainable, non_trainable, inputs[0], training=training)
+        y_pred, _ = model.stateless_call(trainable, non_trainable, inputs[0], **kwargs)
         return loss_fn(y, y_pred)
 
     _, (grad,) = value_and_grad(loss_of, [np.asarray(x, dtype="float32")])
