@@ -10,9 +10,7 @@ figure, its Markdown and the JSON document.
 from __future__ import annotations
 
 from benchmarks.checks import positive_int_arg as positive_int
-
-DEFAULT_STEPS = 50
-DEFAULT_BATCH = 128
+from benchmarks.doctor.diagnosis import DEFAULT_BATCH, DEFAULT_STEPS
 
 
 def add(subparsers) -> None:

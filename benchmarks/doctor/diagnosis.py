@@ -28,6 +28,9 @@ from benchmarks.analysis.verdicts import EXPLODING_NORM, VANISHING_RATIO, judge
 
 # Consecutive weight layers whose norms differ by more than this factor are a steep step.
 STEEP_FACTOR = 2.0
+# The probe's defaults, for `diagnose` and `gradzoo doctor` alike.
+DEFAULT_STEPS = 50
+DEFAULT_BATCH = 128
 
 
 def _finite(v) -> bool:
@@ -223,7 +226,7 @@ def _use_the_users_names(model, copy, m, parts) -> None:
         w.name = rename.get(w.name, w.name)
 
 
-def diagnose(model, x, y, steps: int = 50, batch_size: int = 128, seed: int = 0, data_label: str | None = None,
+def diagnose(model, x, y, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_BATCH, seed: int = 0, data_label: str | None = None,
              evidence: dict | None = None, run_eagerly: bool = False) -> Diagnosis:  # fmt: skip
     """Diagnoses a Keras model's gradient on data: where it vanishes or explodes, and what to change.
 

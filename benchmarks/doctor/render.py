@@ -71,7 +71,7 @@ def _where_sentence(d) -> str | None:
         c = w["crossing"]
         side = "below" if c["direction"] == "collapse" else "above"
         bound = VANISHING_RATIO if c["direction"] == "collapse" else 1 / VANISHING_RATIO
-        parts.append(f"it is {side} {_n(bound)} of the last layer's from `{c['layer']}` down (ratio {_n(c['ratio'])} there)")
+        parts.append(f"it is {side} {_n(bound)} {'of' if side == 'below' else 'times'} the last layer's from `{c['layer']}` down")
     if w["steepest"]:
         steps = ", ".join(f"`{s['layer']}` (×{_n(s['factor'])} against `{s['above']}`)" for s in w["steepest"])
         parts.append(f"steepest steps: {steps}")

@@ -53,6 +53,20 @@ def value_and_grad(fn, wrt: list):
     return value, list(grads)
 
 
+def deterministic_ops() -> None:
+    """Makes this process's kernels deterministic, for output that must repeat to the last digit.
+
+    TensorFlow's CPU kernels may reduce in a thread-dependent order unless
+    told not to (`tf.config.experimental.enable_op_determinism`, process-wide);
+    JAX on CPU is deterministic already. Used by scripts whose output is
+    checked in (the README's doctor example), never by training runs.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
 def _numpy(tensor) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(tensor))
 
