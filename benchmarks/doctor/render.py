@@ -40,7 +40,9 @@ def _ratio_range(region) -> str:
 
 
 def _times(ratio) -> str:
-    """`3e-7 of`, `12 times`: a ratio as prose."""
+    """`3e-7 of`, `12 times`: a ratio as prose (`0` is a gradient that underflowed or never arrived)."""
+    if ratio == 0:
+        return "0 (no gradient arrives at all) against"
     return f"{_n(ratio)} of" if ratio < 1 else f"{_n(ratio)} times"
 
 
@@ -108,9 +110,57 @@ def _units_lines(d) -> list[str]:
     return out
 
 
+def _header(d) -> list[str]:
+    m, s = d.model, d.setup
+    own = "assumed: the model is not compiled" if s["assumed"] else "the model's own"
+    probe = (f"{s['steps']} steps of {s['batch_size']} on a copy, seed {s['seed']}" if s["probed"]
+             else "none (see the notes)")  # fmt: skip
+    return [
+        f"gradzoo doctor: model `{m['name']}` ({m['type']}, {len(d.layers)} weight layers, {m['params']:,} parameters, "
+        f"input {tuple(m['input_shape'])})",
+        f"Data: {d.data['source']}, {d.data['examples']:,} examples.",
+        f"Probe training: {probe}; loss {s['loss']}, optimizer {s['optimizer']} ({own}).",
+    ]  # fmt: skip
+
+
+def _region_cells(r) -> tuple[str, str, str, str]:
+    unit = "layer" if r["kind"] == "layers" else "step"
+    return _span(r), r["verdict"], f"{r['count']} {unit}{'s' if r['count'] != 1 else ''}", _ratio_range(r)
+
+
+def _details(d) -> list[tuple[str, str]]:
+    """(label, sentence) pairs: where, the global norm, units, through time."""
+    out = []
+    where = _where_sentence(d)
+    if where:
+        out.append(("Where", where))
+    out.append(("Global gradient norm", _global_sentence(d)))
+    units = _units_lines(d)
+    if units:
+        out.append(("Units", "; ".join(units) + "."))
+    t = d.temporal
+    if t is not None:
+        after = "" if t["after"] is None else f", {_n(t['after_ratio'])} after the probe"
+        out.append(("Through time", f"early/late-step gradient ratio {_n(t['init_ratio'])} at the given weights{after}."))
+    return out
+
+
+def _advice(d) -> tuple[str, list[tuple[str, str, str]]]:
+    """The suggestions' heading (or the sentence that stands for none) and (change, why, evidence) triples."""
+    if d.suggestions:
+        heading = "Suggestions (ranked by how much of the network the problem covers and how strongly gradzoo's runs back the fix):"
+        return heading, [(s["change"], s["why"], s["evidence"][0].upper() + s["evidence"][1:]) for s in d.suggestions]
+    if d.verdict == "healthy":
+        return "No change suggested: the gradient reaches every weight layer within the thresholds.", []
+    return "No suggestion: none of the doctor's rules matches this model's architecture; the regions above show where to look.", []
+
+
+REGIONS_HEADING = "Regions (each weight layer's gradient norm against the last weight layer's; input steps against the last ones):"
+
+
 def diagnosis_text(d, width: int = 100) -> str:
     """The terminal summary of a `Diagnosis`."""
-    wrap = textwrap.TextWrapper(width=width, subsequent_indent="    ", break_on_hyphens=False)
+    wrap = textwrap.TextWrapper(width=width, break_on_hyphens=False)
     lines = []
 
     def para(text, indent=""):
@@ -118,43 +168,23 @@ def diagnosis_text(d, width: int = 100) -> str:
         wrap.subsequent_indent = indent + "    "
         lines.extend(wrap.wrap(text))
 
-    m, s = d.model, d.setup
-    para(f"gradzoo doctor: model `{m['name']}` ({m['type']}, {len(d.layers)} weight layers, {m['params']:,} parameters, "
-         f"input {tuple(m['input_shape'])})")  # fmt: skip
-    para(f"Data: {d.data['source']}, {d.data['examples']:,} examples.")
-    own = "assumed: the model is not compiled" if s["assumed"] else "the model's own"
-    probe = (f"{s['steps']} steps of {s['batch_size']} on a copy, seed {s['seed']}" if s["probed"]
-             else "none (see the notes)")  # fmt: skip
-    para(f"Probe training: {probe}; loss {s['loss']}, optimizer {s['optimizer']} ({own}).")
+    for line in _header(d):
+        para(line)
     lines.append("")
     para("Verdict: " + verdict_sentence(d))
     lines.append("")
-    lines.append("Regions (each weight layer's gradient norm against the last weight layer's; input steps against the last ones):")
-    for r in d.regions:
-        unit = "layer" if r["kind"] == "layers" else "step"
-        para(f"{_span(r)}: {r['verdict']} ({r['count']} {unit}{'s' if r['count'] != 1 else ''}, {_ratio_range(r)})", "  ")
-    where = _where_sentence(d)
-    if where:
-        para("Where: " + where)
-    para("Global gradient norm: " + _global_sentence(d))
-    units = _units_lines(d)
-    if units:
-        para("Units: " + "; ".join(units) + ".")
-    t = d.temporal
-    if t is not None:
-        after = "" if t["after"] is None else f", {_n(t['after_ratio'])} after the probe"
-        para(f"Through time: early/late-step gradient ratio {_n(t['init_ratio'])} at the given weights{after}.")
+    lines.append(REGIONS_HEADING)
+    for span, word, size, ratio in map(_region_cells, d.regions):
+        para(f"{span}: {word} ({size}, {ratio})", "  ")
+    for label, sentence in _details(d):
+        para(f"{label}: {sentence}")
     lines.append("")
-    if d.suggestions:
-        lines.append("Suggestions (ranked by how much of the network the problem covers and how strongly gradzoo's runs back the fix):")
-        for i, sug in enumerate(d.suggestions, 1):
-            para(f"{i}. {sug['change']}", "  ")
-            para(f"Why: {sug['why']}", "     ")
-            para(f"Evidence: {sug['evidence'][0].upper()}{sug['evidence'][1:]}", "     ")
-    elif d.verdict == "healthy":
-        para("No change suggested: the gradient reaches every weight layer within the thresholds.")
-    else:
-        para("No suggestion: none of the doctor's rules matches this model's architecture; the regions above show where to look.")
+    heading, items = _advice(d)
+    para(heading) if not items else lines.append(heading)
+    for i, (change, why, evidence) in enumerate(items, 1):
+        para(f"{i}. {change}", "  ")
+        para(f"Why: {why}", "     ")
+        para(f"Evidence: {evidence}", "     ")
     for note in d.notes:
         para(f"Note: {note}")
     para(f"Rule: {rule_text()}.")
@@ -181,9 +211,15 @@ def diagnosis_json(d) -> dict:
     return {"schema": 1, **_clean(data)}
 
 
-def figure(d, path: Path) -> Path:
-    """Gradient flow: each weight layer's norm at the given weights and over the probe; gradient through time if measured."""
-    from benchmarks.reporting.figures import _log_values, _new_figure, _save
+def figure(d, path: Path) -> tuple[Path, str]:
+    """Gradient flow: each weight layer's norm at the given weights and over the probe; gradient through time if measured.
+
+    Returns:
+        The PNG's path and its caption.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    from benchmarks.reporting.figures import LOG_FLOOR, _log_values, _new_figure, _save
 
     panels = 2 if d.temporal is not None else 1
     fig = _new_figure(6.5 * panels, 3.8)
@@ -193,15 +229,18 @@ def figure(d, path: Path) -> Path:
     curves = [([layer["norm_init"] for layer in d.layers], "at the given weights", "#9ecae1")]
     if d.norms_from == "probe":
         curves.append(([layer["norm"] for layer in d.layers], f"mean over the {d.setup['steps']}-step probe", "#08306b"))
+    clamped = False
     for values, label, color in curves:
-        y, _, _ = _log_values(values)
+        y, low, _ = _log_values(values)
+        clamped |= low
         ax.plot(x, y, marker="o", markersize=3, color=color, label=label)
     last = d.layers[-1]["norm"] if d.layers else None
     if last:
         ax.axhline(last * VANISHING_RATIO, color="#d62728", linestyle=":", linewidth=1,
                    label=f"{format_number(VANISHING_RATIO)} × last layer (vanishing below)")  # fmt: skip
     ax.set_yscale("log")
-    ax.set(title=f"gradient flow: {d.verdict}", xlabel="weight layer (1 = input side)", ylabel="gradient L2 norm (log)")
+    ax.set(title="across weight layers", xlabel="weight layer (1 = input side)", ylabel="gradient L2 norm (log)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     if d.temporal is not None:
@@ -209,27 +248,37 @@ def figure(d, path: Path) -> Path:
         for values, label, color in ((d.temporal["init"], "at the given weights", "#c7e9c0"),
                                      (d.temporal["after"], "after the probe", "#00441b")):  # fmt: skip
             if values:
-                y, _, _ = _log_values(values)
+                y, low, _ = _log_values(values)
+                clamped |= low
                 ax.plot(range(1, len(y) + 1), y, color=color, label=label)
         ax.set_yscale("log")
         ax.set(title="gradient through time", xlabel="input step", ylabel="|dL/dx_t| (log)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    fig.suptitle(f"gradient flow of `{d.model['name']}`: {d.verdict}")
+    caption = ("The L2 norm of each weight layer's raw gradient at the given weights and, averaged, over the probe "
+               "training (normalization layers left out, as in the verdicts)"
+               + ("; right: the gradient reaching each input step" if d.temporal is not None else "")
+               + (f"; zeros drawn at {LOG_FLOOR:g}" if clamped else "") + ".")  # fmt: skip
+    return _save(fig, path), caption
 
 
-def diagnosis_markdown(d) -> str:
+def diagnosis_markdown(d, caption: str = "") -> str:
     """The one-page report as Markdown (the HTML page renders it)."""
-    text = diagnosis_text(d, width=10_000)
-    head, _, rest = text.partition("\n\n")
-    lines = [f"# gradzoo doctor: `{d.model['name']}`", "", *[f"{line}  " for line in head.splitlines()], "",
+    lines = [f"# gradzoo doctor: `{d.model['name']}`", "", *[f"{line}  " for line in _header(d)], "",
              f"**Verdict: {verdict_sentence(d)}**", "", f"![gradient flow](figures/{FIGURE_NAME})", "",
+             f"*{caption}*" if caption else "", "", REGIONS_HEADING, "",
              "| region | verdict | size | ratio to the last |", "|---|---|---|---|"]  # fmt: skip
-    for r in d.regions:
-        unit = "layers" if r["kind"] == "layers" else "steps"
-        lines.append(f"| {_span(r)} | {r['verdict']} | {r['count']} {unit} | {_ratio_range(r).removeprefix('ratio ')} |")
-    body = rest.split("\n\n", 1)[1] if "\n\n" in rest else rest
-    lines += ["", "```text", body.rstrip("\n"), "```", ""]
+    lines += [f"| {span} | {word} | {size} | {ratio.removeprefix('ratio ')} |" for span, word, size, ratio in map(_region_cells, d.regions)]
+    lines.append("")
+    lines += [f"- **{label}**: {sentence}" for label, sentence in _details(d)]
+    heading, items = _advice(d)
+    lines += ["", f"## {heading.rstrip(':')}" if items else heading, ""]
+    for i, (change, why, evidence) in enumerate(items, 1):
+        lines += [f"{i}. {change}", f"   - **Why**: {why}", f"   - **Evidence**: {evidence}"]
+    lines.append("")
+    lines += [f"*Note: {note}*\n" for note in d.notes]
+    lines += [f"*Rule: {rule_text()}.*", ""]
     return "\n".join(lines)
 
 
@@ -239,8 +288,8 @@ def write_outputs(d, out_dir) -> dict:
 
     out = Path(out_dir)
     figures = out / "figures"
-    fig_path = figure(d, figures / FIGURE_NAME)
-    markdown = diagnosis_markdown(d)
+    fig_path, caption = figure(d, figures / FIGURE_NAME)
+    markdown = diagnosis_markdown(d, caption)
     paths = {"figure": fig_path, "markdown": write_atomic(out / "doctor.md", markdown)}
     paths["html"] = write_atomic(out / "doctor.html", markdown_to_html(markdown, figures, title=f"gradzoo doctor: {d.model['name']}"))
     paths["json"] = write_atomic(out / "diagnosis.json", json.dumps(diagnosis_json(d), indent=1, allow_nan=False) + "\n")
