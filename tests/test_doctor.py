@@ -220,3 +220,14 @@ def test_json_is_strict_and_the_html_page_is_self_contained(tmp_path):
     page = paths["html"].read_text()
     assert page.count("data:image/png;base64,") == 1 and "HEALTHY" in page and "<table>" in page
     assert paths["figure"].stat().st_size > 1000
+
+
+def test_a_crossentropy_that_expects_probabilities_on_logits_is_named():
+    x, y = _data()
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(4)])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")  # from_logits=False on a linear head
+    d = diagnose(model, x, y, steps=2, batch_size=64, run_eagerly=True)
+    assert any("expects probabilities" in note and "from_logits=True" in note for note in d.notes), d.notes
+    assert "expects probabilities" in d.text()
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert not any("expects probabilities" in note for note in diagnose(model, x, y, steps=2, batch_size=64).notes)

@@ -282,7 +282,7 @@ def diagnose(model, x, y, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_
     if temporal is not None:
         profile = temporal["after"] if temporal["after"] is not None else temporal["init"]
         regions = regions + time_regions(profile, temporal["edge_fraction"])
-    notes = list(m.notes)
+    notes = setup["warnings"] + list(m.notes)
     if copy is None:
         notes.insert(0, f"No probe training: {how}. The verdict rests on the gradient at the given weights alone.")
     if setup["assumed"]:

@@ -183,5 +183,20 @@ def probe_setup(model, copy, x, y) -> dict:
                         f"(shape {_shape(outputs.shape[1:])}) under the loss {describe_loss(loss)}: {_first_line(err)}.") from None  # fmt: skip
     if not math.isfinite(value) and compiled_loss is None:
         raise UserError(f"The assumed loss {describe_loss(loss)} is not finite on the data; compile the model with its loss.")
-    return {"loss": loss, "optimizer": optimizer, "assumed": assumed,
-            "loss_text": describe_loss(loss), "optimizer_text": describe_optimizer(optimizer)}  # fmt: skip
+    return {"loss": loss, "optimizer": optimizer, "assumed": assumed, "loss_text": describe_loss(loss),
+            "optimizer_text": describe_optimizer(optimizer), "warnings": _loss_warnings(loss, outputs)}  # fmt: skip
+
+
+_PROBABILISTIC = ("crossentropy", "kl_divergence", "kld", "poisson")
+
+
+def _loss_warnings(loss, outputs: np.ndarray) -> list[str]:
+    """A crossentropy that expects probabilities on outputs that are not: a mistake that stops training by itself."""
+    name = describe_loss(loss)
+    config = loss.get_config() if isinstance(loss, keras.losses.Loss) else {}
+    expects_probabilities = any(word in name.lower() for word in _PROBABILISTIC) and not config.get("from_logits", False)
+    if expects_probabilities and not _probabilities(outputs):
+        return [f"The loss {name} expects probabilities, but the model's outputs are not (they range from "
+                f"{outputs.min():.3g} to {outputs.max():.3g}): compile with `from_logits=True`, or end the model with a "
+                "softmax (sigmoid for one output). Crossentropy clips such outputs, which distorts or cuts the gradient."]  # fmt: skip
+    return []
