@@ -145,6 +145,14 @@ def test_a_deep_sigmoid_stack_is_vanishing_with_regions_where_and_evidence_in_nu
     assert "VANISHING" in text and "Evidence:" in text and "d0 … " in text
 
 
+def test_an_unbuilt_model_is_one_sentence():
+    from benchmarks.errors import UserError
+
+    x, y = _data()
+    with pytest.raises(UserError, match="is not built"):
+        diagnose(keras.Sequential([keras.layers.Dense(4)]), x, y)
+
+
 def test_infer_loss_reads_labels_and_outputs():
     logits = np.array([[2.0, -1.0, 0.5]])
     probs = np.array([[0.7, 0.2, 0.1]])

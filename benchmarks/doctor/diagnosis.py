@@ -252,7 +252,8 @@ def diagnose(model, x, y, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_
         A `Diagnosis`.
 
     Raises:
-        UserError: the data does not fit the model, or `steps`/`batch_size` are not positive integers.
+        UserError: the model is not built, the data does not fit it, or
+            `steps`/`batch_size` are not positive integers.
     """
     from benchmarks import checks
     from benchmarks.doctor.anatomy import anatomy
@@ -260,14 +261,17 @@ def diagnose(model, x, y, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_
     from benchmarks.doctor.measure import measure
     from benchmarks.doctor.prepare import check_data, copy_model, probe_setup
     from benchmarks.doctor.suggest import suggestions
-    from benchmarks.errors import as_user_error
+    from benchmarks.errors import UserError, as_user_error
 
     with as_user_error("doctor"):
         steps = checks.integer("steps", steps, 1)
         batch_size = checks.integer("batch_size", batch_size, 1)
         seed = checks.integer("seed", seed, 0)
+    if not model.built:
+        raise UserError(f"Model {model.name!r} is not built, so it has no weights to diagnose yet; give it a "
+                        "`keras.Input` or call it once on a batch (`model(x[:1])`) first.")  # fmt: skip
     x, y = check_data(model, x, y)
-    copy, how = copy_model(model, x)
+    copy, how = copy_model(model)
     subject = copy if copy is not None else model
     setup = probe_setup(model, subject, x, y)
     parts = anatomy(subject)

@@ -23,9 +23,9 @@ from benchmarks.harness.activations import ActivationProbe
 from benchmarks.harness.backend import loss_and_gradients
 from benchmarks.harness.gradnorms import gradient_stats, layer_groups
 from benchmarks.harness.recorder import GradientRecorder
+from benchmarks.harness.runner import PROBE_EXAMPLES  # the harness's activation and temporal probe size
 from benchmarks.harness.temporal import EDGE_FRACTION, TemporalProbe, early_late_ratio
 
-PROBE_EXAMPLES = 256  # as the harness's activation and temporal probes
 INIT_BATCHES = 2  # batches averaged for the norms at the given weights
 
 

@@ -54,7 +54,7 @@ def _first_line(err: Exception) -> str:
     return text[:240].rstrip(".")
 
 
-def copy_model(model, sample) -> tuple[object | None, str]:
+def copy_model(model) -> tuple[object | None, str]:
     """A copy with the same weights, trained in the user's place.
 
     Sequential and functional models are cloned (`keras.models.clone_model`,
@@ -68,8 +68,6 @@ def copy_model(model, sample) -> tuple[object | None, str]:
     if model_type(model) != "subclassed":
         try:
             clone = keras.models.clone_model(model)
-            if not clone.built:
-                clone(sample[:1])
             clone.set_weights(model.get_weights())
             return clone, "cloned with keras.models.clone_model"
         except (ValueError, TypeError, NotImplementedError):
@@ -79,8 +77,6 @@ def copy_model(model, sample) -> tuple[object | None, str]:
             path = Path(tmp) / "model.keras"
             model.save(path)
             clone = keras.saving.load_model(path, compile=False, safe_mode=True)
-        if not clone.built:
-            clone(sample[:1])
         return clone, "copied through a temporary .keras file (get_config and from_config)"
     except (NotImplementedError, TypeError, ValueError, KeyError, AttributeError, OSError) as err:
         return None, (f"the model could not be copied ({_first_line(err)}); implement `get_config` and register its class "
