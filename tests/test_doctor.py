@@ -239,3 +239,19 @@ def test_a_crossentropy_that_expects_probabilities_on_logits_is_named():
     assert "expects probabilities" in d.text()
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     assert not any("expects probabilities" in note for note in diagnose(model, x, y, steps=2, batch_size=64).notes)
+
+
+def test_a_large_init_relu_stack_explodes_and_the_doctor_names_the_init_and_clipping():
+    keras.utils.set_random_seed(0)
+    x, y = _data(features=12)
+    large = keras.initializers.VarianceScaling(scale=8.0, mode="fan_in", distribution="untruncated_normal", seed=0)
+    model = keras.Sequential([keras.Input((12,))] + [keras.layers.Dense(64, activation="relu", kernel_initializer=large)
+                                                      for _ in range(14)] + [keras.layers.Dense(4)])  # fmt: skip
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    d = diagnose(model, x, y, steps=3, batch_size=64, run_eagerly=True)
+    assert d.verdict == "exploding", d.text()
+    assert d.basis["diverged"] or d.basis["peak_global_norm"] > 1e3
+    fixes = [s["fix"] for s in d.suggestions]
+    assert set(fixes) == {"clipping", "he_init"}, fixes  # not the skips, not the units a divergence killed
+    init = next(s for s in d.suggestions if s["fix"] == "he_init")
+    assert "2.8" in init["why"] and "instead of a larger one" in init["change"]

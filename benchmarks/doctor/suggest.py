@@ -3,9 +3,10 @@
 Each rule below looks for one architecture symptom that the measurements say
 is hurting: saturating activations with small init and no normalization, ReLU
 layers with too small (Glorot-scale) or too large init, a deep stack without
-skip connections, a plain RNN whose gradient through time collapses, a gated
-RNN whose gates have not yet opened, an explosion with no clipping, dead
-ReLUs. Each suggestion cites the best-matching pair of the shipped evidence
+skip connections (unless a too-large init explains an explosion), a plain RNN
+whose gradient through time collapses, a gated RNN whose gates have not yet
+opened, an explosion with no clipping, dead ReLUs (unless the probe diverged,
+which kills every unit). Each suggestion cites the best-matching pair of the shipped evidence
 (`benchmarks.doctor.evidence`): the closest depth or sequence length, pairs
 that show the fix turning a vanishing or exploding baseline healthy first.
 
@@ -29,6 +30,8 @@ from benchmarks.analysis.verdicts import EXPLODING_NORM, VANISHING_RATIO
 from benchmarks.doctor.anatomy import LARGE_GAIN, RECTIFYING, SATURATING, SMALL_GAIN
 
 HE_GAIN = math.sqrt(2)
+# A ReLU stack's kernels below this gain (Glorot or LeCun scale, ~1, or smaller) shrink the signal at every layer.
+BELOW_HE = 1.2
 DEAD_FRACTION = 0.5  # a ReLU layer with at least this share of dead units is named
 INDIRECT = 0.5  # the weight of evidence from another model family than the user's
 
@@ -173,17 +176,19 @@ def suggestions(d, parts, evidence: dict) -> list[dict]:
                 "which keep activations normalized without normalization layers.", "; ".join(why) + f": {lost}.",
                 vanishing / weights)  # fmt: skip
     rectifying = parts.count(RECTIFYING)
-    if vanishing and hidden and rectifying >= len(hidden) / 2 and parts.normalization == 0 and gain is not None and gain < 1.2:
+    if vanishing and hidden and rectifying >= len(hidden) / 2 and parts.normalization == 0 and gain is not None and gain < BELOW_HE:
         add("he_init", "Use He-normal init (`kernel_initializer=\"he_normal\"`, variance 2/fan_in) for the ReLU layers.",
             f"ReLU-family activations with kernel std × √fan_in = {about(gain)} (He init gives {about(HE_GAIN)}) and no "
             f"normalization: each layer shrinks the signal: {lost}.", vanishing / weights)  # fmt: skip
-    if exploding and rectifying and gain is not None and gain > LARGE_GAIN:
+    large_init = exploding and rectifying and gain is not None and gain > LARGE_GAIN
+    if large_init:
         add("he_init", "Use He-normal init (`kernel_initializer=\"he_normal\"`, variance 2/fan_in) instead of a larger one.",
             f"kernel std × √fan_in = {about(gain)} (He init gives {about(HE_GAIN)}): with ReLU each layer multiplies the "
             f"signal and its gradient by about {about(gain / HE_GAIN)}.", 1.0)  # fmt: skip
     feedforward = [w for w in parts.weight_layers if w.recurrent is None]
     unhealthy = vanishing + exploding_layers
-    if len(feedforward) >= 10 and parts.merges == 0 and (vanishing or exploding):
+    # An explosion a too-large init explains is the init's, not the missing skips' (a ResNet with it explodes too).
+    if len(feedforward) >= 10 and parts.merges == 0 and (vanishing or (exploding and not large_init)):
         what = lost if vanishing else _explosion_words(d)
         add("residual", "Add residual (skip) connections: `x = keras.layers.Add()([x, block(x)])` around every one or two "
             "weight layers, so each layer has an identity path to the loss.",
@@ -209,7 +214,8 @@ def suggestions(d, parts, evidence: dict) -> list[dict]:
     if exploding and not clipping:
         add("clipping", "Clip the gradient norm: give the optimizer `clipnorm=1.0` (e.g. "
             "`keras.optimizers.Adam(learning_rate=1e-3, clipnorm=1.0)`).", f"{_explosion_words(d)}.", 1.0)  # fmt: skip
-    if d.activations and d.activations.get("after"):
+    # After a non-finite step every unit reads as dead: that is the divergence, not a cause of it.
+    if d.activations and d.activations.get("after") and not d.basis["diverged"]:
         dead = [(info["name"], v) for info, v in zip(d.activations["layers"], d.activations["after"])
                 if info["activation"] == "relu" and v is not None and v >= DEAD_FRACTION]  # fmt: skip
         if dead:
@@ -230,6 +236,8 @@ def _explosion_words(d) -> str:
     if b["peak_global_norm"] is not None and b["peak_global_norm"] > EXPLODING_NORM:
         return (f"the raw global gradient norm peaked at {about(b['peak_global_norm'])} during the probe (threshold "
                 f"{format_number(EXPLODING_NORM)})")  # fmt: skip
+    if b["basis"] == "early/late input steps":
+        return f"the gradient reaching the first input steps is {about(b['ratio'])} times that reaching the last ones"
     return f"the first weight layer's gradient is {about(b['ratio'])} times the last's"
 
 
