@@ -273,7 +273,11 @@ def diagnosis_markdown(d, caption: str = "") -> str:
     lines.append("")
     lines += [f"- **{label}**: {sentence}" for label, sentence in _details(d)]
     heading, items = _advice(d)
-    lines += ["", f"## {heading.rstrip(':')}" if items else heading, ""]
+    if items:  # "Suggestions (ranked by ...):" -> a short heading and the ranking in words under it
+        title, _, ranking = heading.rstrip("):").partition(" (")
+        lines += ["", f"## {title}", "", f"*{ranking[0].upper()}{ranking[1:]}.*", ""]
+    else:
+        lines += ["", heading, ""]
     for i, (change, why, evidence) in enumerate(items, 1):
         lines += [f"{i}. {change}", f"   - **Why**: {why}", f"   - **Evidence**: {evidence}"]
     lines.append("")

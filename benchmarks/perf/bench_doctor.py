@@ -8,8 +8,8 @@
    medians over repeats and the median of the paired ratios.
 2. The doctor: wall seconds of `diagnose(model, x, y)` with the default probe
    (50 steps of 128), compiled and eager, on a zoo model per family, freshly
-   built, on embedded data; median over repeats (the first call in a process
-   also pays for imports and is left out by a warm-up).
+   built, on embedded data; median over repeats (with more than one repeat,
+   a warm-up call first takes the imports and first-use costs out of them).
 
 Usage:
     python -m benchmarks.perf.bench_doctor                       # both tables, TF backend
@@ -34,11 +34,11 @@ import zoo
 from benchmarks.harness.recorder import GradientRecorder
 from benchmarks.perf.bench_recorder import BATCH_SIZE, CASES, EpochTimer, positive_int
 
-# label -> (zoo model, dataset, dataset params)
+# label -> (zoo model, model overrides, dataset, dataset params)
 DOCTOR_CASES = {
-    "mlp": ("mlp_sigmoid_deep", "mnist1d", {"shape": "flat"}),
-    "cnn": ("resnet_20_1d", "mnist1d", {}),
-    "rnn": ("rnn_simple", "adding", {"length": 50}),
+    "mlp": ("mlp_sigmoid_deep", {}, "mnist1d", {"shape": "flat"}),
+    "cnn": ("resnet_20_1d", {}, "mnist1d", {}),
+    "rnn": ("rnn_simple", {}, "adding", {"length": 50}),
 }
 
 
@@ -73,7 +73,7 @@ def bench_doctor(label: str, repeats: int, steps: int) -> dict:
     from benchmarks.doctor import diagnose
     from benchmarks.doctor.loading import load_dataset_split
 
-    name, dataset, params = DOCTOR_CASES[label]
+    name, overrides, dataset, params = DOCTOR_CASES[label]
     x, y, _ = load_dataset_split(dataset, params)
     spec = zoo.get_spec(name)
     out = {"model": name}
@@ -81,7 +81,7 @@ def bench_doctor(label: str, repeats: int, steps: int) -> dict:
         times, verdict = [], None
         for _ in range(repeats):
             keras.utils.set_random_seed(0)
-            model = zoo.build(name, x.shape[1:], 10 if dataset == "mnist1d" else 1)
+            model = zoo.build(name, x.shape[1:], 10 if dataset == "mnist1d" else 1, **overrides)
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True) if dataset == "mnist1d" else "mse"
             model.compile(optimizer=zoo.make_optimizer(spec.optimizer), loss=loss)
             t = time.perf_counter()
@@ -112,16 +112,16 @@ def main(argv=None) -> None:
     if args.only in (None, "tensorboard"):
         rows = [bench_tensorboard(m, args.repeats, args.epochs) for m in models]
         print("\n| model | recorder samples/s | + log_dir samples/s | ratio | paired ratio |\n|---|---:|---:|---:|---:|")
-        for r in rows:
-            print(f"| {r['model']} | {r['plain']:,.0f} | {r['logged']:,.0f} | {r['ratio']:.3f} | {r['paired']:.3f} |")
+        for row in rows:
+            print(f"| {row['model']} | {row['plain']:,.0f} | {row['logged']:,.0f} | {row['ratio']:.3f} | {row['paired']:.3f} |")
         print()
     if args.only in (None, "doctor"):
-        if families:
-            bench_doctor(families[0], 1, 2)  # warm-up: imports and first-use costs
+        if families and args.repeats > 1:
+            bench_doctor(families[0], 1, 2)  # warm-up: imports and first-use costs stay out of the medians
         rows = [bench_doctor(f, args.repeats, args.steps) for f in families]
         print(f"\n| model | verdict | compiled probe s | eager probe s |  ({args.steps} steps of 128)\n|---|---|---:|---:|")
-        for r in rows:
-            print(f"| {r['model']} | {r['verdict']} | {r['compiled']:.1f} | {r['eager']:.1f} |")
+        for row in rows:
+            print(f"| {row['model']} | {row['verdict']} | {row['compiled']:.1f} | {row['eager']:.1f} |")
 
 
 if __name__ == "__main__":
