@@ -68,3 +68,15 @@ def test_pretrained_recurrent_nets_get_the_harness_verdict_through_time(name, fi
     if first_fix is not None:
         assert d["suggestions"][0]["fix"] == first_fix
         assert "rnn_simple" in d["suggestions"][0]["evidence"]
+
+
+def test_a_fresh_simple_rnn_is_collapsing_during_the_probe_and_gets_gated_cells(tmp_path, capsys):
+    # Freshly built, a SimpleRNN still passes the gradient back through time (its verdict
+    # comes at the end of training); the doctor sees the collapse under way in the probe.
+    model = zoo.build("rnn_simple", (50, 2), 1)
+    model.compile(optimizer=zoo.make_optimizer(zoo.get_spec("rnn_simple").optimizer), loss="mse")
+    model.save(tmp_path / "rnn.keras")
+    d = _doctor([str(tmp_path / "rnn.keras"), "--dataset", "adding", "--param", "length=50", "--json"], capsys)
+    t = d["temporal"]
+    assert t["after_ratio"] < t["init_ratio"] / 10, t
+    assert d["suggestions"][0]["fix"] == "gated_rnn" and "during the probe" in d["suggestions"][0]["why"]

@@ -73,13 +73,20 @@ def layer_regions(names, norms) -> tuple[list[float | None], list[dict]]:
 
 
 def time_regions(profile, edge_fraction) -> list[dict]:
-    """Runs of input steps whose gradient, against the last `edge_fraction` of steps', shares a verdict."""
+    """Runs of input steps whose gradient, against the last `edge_fraction` of steps', shares a verdict.
+
+    Each step's gradient is the mean over a window of `edge_fraction` of the
+    steps around it, as the early/late ratio averages its edges: single steps
+    near a threshold would otherwise split a sequence into flickering regions.
+    """
     if not profile:
         return []
     a = np.asarray(profile, dtype=np.float64)
     k = max(1, int(round(a.size * edge_fraction)))
     late = a[-k:].mean()
-    ratios = [float(v / late) if late > 0 and np.isfinite(v) else None for v in a]
+    window = np.ones(k) / k
+    smooth = np.convolve(np.pad(a, (k // 2, k - 1 - k // 2), mode="edge"), window, mode="valid")
+    ratios = [float(v / late) if late > 0 and np.isfinite(v) else None for v in smooth]
     words = ["unknown" if r is None else judge(r, None) for r in ratios]
     return _group([f"step {t + 1}" for t in range(a.size)], words, ratios, "time")
 
