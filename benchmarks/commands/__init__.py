@@ -6,9 +6,9 @@ A command's module defines `add(subparsers)`, which adds its parser and sets
 
 from __future__ import annotations
 
-from benchmarks.commands import list_command, pretrained_command, report_command, run_command
+from benchmarks.commands import doctor_command, list_command, pretrained_command, report_command, run_command
 
-COMMANDS = (list_command, run_command, report_command, pretrained_command)
+COMMANDS = (list_command, run_command, report_command, pretrained_command, doctor_command)
 
 
 def add_commands(subparsers) -> None:

@@ -23,6 +23,7 @@ import sys
 import tomllib
 
 from benchmarks.commands.options import PRECISIONS, positive_int
+from benchmarks.errors import UserError
 
 DEFAULT_OUT = "runs"
 EXECUTORS = ("local", "ray")
@@ -39,6 +40,9 @@ def add(subparsers) -> None:
     p.add_argument("--seeds", type=positive_int, metavar="N", help="evaluation seeds 0..N-1 (default: the suite's)")
     p.add_argument("--epochs", type=positive_int, metavar="E", help="override every run's epoch count (trials too)")
     p.add_argument("--no-gradients", action="store_true", help="do not record gradient norms")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="also write each run's gradient norms, clip rate and activation fractions as TensorBoard "
+                        "events to DIR/<run_id>/ (`tensorboard --logdir DIR`)")
     p.add_argument("--data-dir", metavar="DIR", help="prepared tensorflow-datasets directory (else $GRADZOO_TFDS_DIR)")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
     p.add_argument("--precision", choices=PRECISIONS, help="Keras dtype policy (default: the suite's, else float32)")
@@ -69,6 +73,11 @@ def run(args) -> None:
     from benchmarks.harness.suites import check_builds, load_suite, resolve_path
     from benchmarks.storage import DirectoryLock, ensure_writable_dir, write_atomic
 
+    if args.tensorboard and args.no_gradients:
+        raise UserError("--tensorboard writes the recorded gradient norms, so it cannot go with --no-gradients; drop one of them.")
+    if args.tensorboard and args.executor == "ray":
+        raise UserError("--tensorboard writes events where each run trains, which on Ray is another machine's disk; "
+                        "use it with the local executor.")  # fmt: skip
     # What is asked is checked first (nothing is created for a mistyped suite), then OUT, then nothing else can stop it.
     _check_scale_options(args)  # first: TensorFlow splits a CPU into devices only before it runs anything
     suite = load_suite(args.suite)
@@ -81,6 +90,7 @@ def run(args) -> None:
     check_builds(suite)
     executor = _ray_executor(args) if args.executor == "ray" else LocalExecutor()
     out = ensure_writable_dir(args.out)
+    tensorboard = ensure_writable_dir(args.tensorboard, "--tensorboard") if args.tensorboard else None
     with DirectoryLock(out):
         found = scan(out)
         for line in found.problem_lines():
@@ -137,6 +147,7 @@ def run(args) -> None:
                   f"{executor.gpus_per_run:g} GPUs each; records are written here, into {out}/records.")  # fmt: skip
         else:
             executor.progress_factory = progress_factory
+            executor.tensorboard_dir = tensorboard
         try:
             result = run_suite(plan, out, executor, on_record=on_record, on_failure=on_failure, on_status=on_status)
         finally:
@@ -155,6 +166,8 @@ def run(args) -> None:
         paths.update(write_claims(out, final))
         print(f"{len(result['ran'])} runs trained. Tables: {', '.join(str(p) for p in paths.values())}")
         print(f"Report: gradzoo report --results {out}")
+        if tensorboard is not None:
+            print(f"TensorBoard: tensorboard --logdir {tensorboard}")
         if failures:
             print(f"gradzoo: {len(failures)} run(s) failed (lines above; --verbose shows their tracebacks); every other "
                   "run is recorded. Rerun the same command to try the failed ones again.", file=sys.stderr)  # fmt: skip

@@ -53,8 +53,32 @@ def value_and_grad(fn, wrt: list):
     return value, list(grads)
 
 
+def deterministic_ops() -> None:
+    """Makes this process's kernels deterministic, for output that must repeat to the last digit.
+
+    TensorFlow's CPU kernels may reduce in a thread-dependent order unless
+    told not to (`tf.config.experimental.enable_op_determinism`, process-wide);
+    JAX on CPU is deterministic already. Used by scripts whose output is
+    checked in (the README's doctor example), never by training runs.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
 def _numpy(tensor) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
+def _training_kwargs(model, training: bool) -> dict:
+    """`{"training": training}` if the model's `call` takes it: `stateless_call` passes it on as is,
+    and a subclassed model's `call(self, x)` would reject it (`model(x)` drops it for such a call)."""
+    import inspect
+
+    parameters = inspect.signature(model.call).parameters
+    takes = "training" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    return {"training": training} if takes else {}
 
 
 def loss_and_gradients(model, loss_fn, x, y, training: bool = True):
@@ -75,9 +99,10 @@ def loss_and_gradients(model, loss_fn, x, y, training: bool = True):
         `model.trainable_variables`, in that order.
     """
     non_trainable = [v.value for v in model.non_trainable_variables]
+    kwargs = _training_kwargs(model, training)
 
     def loss_of(weights):
-        y_pred, _ = model.stateless_call(weights, non_trainable, x, training=training)
+        y_pred, _ = model.stateless_call(weights, non_trainable, x, **kwargs)
         return loss_fn(y, y_pred)
 
     loss, grads = value_and_grad(loss_of, [v.value for v in model.trainable_variables])
@@ -102,9 +127,10 @@ def input_gradients(model, loss_fn, x, y, training: bool = False):
     """
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
+    kwargs = _training_kwargs(model, training)
 
     def loss_of(inputs):
-        y_pred, _ = model.stateless_call(trainable, non_trainable, inputs[0], training=training)
+        y_pred, _ = model.stateless_call(trainable, non_trainable, inputs[0], **kwargs)
         return loss_fn(y, y_pred)
 
     _, (grad,) = value_and_grad(loss_of, [np.asarray(x, dtype="float32")])

@@ -38,14 +38,16 @@ class LocalExecutor:
     """Runs one spec at a time in this process, with epoch checkpoints in the output directory.
 
     An exception inside a run propagates (a bug keeps its traceback; a
-    `UserError` reaches the CLI as one sentence).
+    `UserError` reaches the CLI as one sentence). With `tensorboard_dir`, each
+    run's gradient recorder writes TensorBoard events to `tensorboard_dir/<run_id>/`.
     """
 
     name = "local"
     capacity = 1
 
-    def __init__(self, progress_factory=None):
+    def __init__(self, progress_factory=None, tensorboard_dir=None):
         self.progress_factory = progress_factory
+        self.tensorboard_dir = tensorboard_dir
         self._queue: list[RunSpec] = []
 
     def start(self, out_dir) -> None:
@@ -62,7 +64,8 @@ class LocalExecutor:
         spec = self._queue.pop(0)
         progress = self.progress_factory(spec) if self.progress_factory else None
         try:
-            record = run_one(spec, progress, checkpoint_dir=self.out_dir, executor=self.name)
+            record = run_one(spec, progress, checkpoint_dir=self.out_dir, executor=self.name,
+                             tensorboard_dir=self.tensorboard_dir)  # fmt: skip
         finally:
             # A suite builds a model per run in one process: without this, the
             # backend's graphs and caches grow with every run (GBs over a long suite).

@@ -71,6 +71,12 @@ class GradientRecorder(keras.callbacks.Callback):
             layer. Defaults to `None` (no activation statistics).
         stop_on_nonfinite: stop training at the first non-finite loss or
             gradient, recording the step. Defaults to `True`.
+        log_dir: if given, a TensorBoard directory: at the end of every epoch
+            the kept steps' per-layer and global norms (before and after
+            clipping), the epoch's mean per layer, clip rate and activation
+            fractions, and a histogram of the per-layer norms, are written
+            there for the stock TensorBoard (`benchmarks.harness.tensorboard`
+            lists the tags). Defaults to `None` (no event files).
 
     After (or during) training, `summary()` returns everything as plain
     JSON-serializable Python: see its docstring.
@@ -92,8 +98,11 @@ class GradientRecorder(keras.callbacks.Callback):
     # arrival order. Without it a JAX fit waits for every step to finish.
     async_safe = True
 
-    def __init__(self, first_steps: int = 100, stride: int = 10, probe_x=None, stop_on_nonfinite: bool = True):
+    def __init__(self, first_steps: int = 100, stride: int = 10, probe_x=None, stop_on_nonfinite: bool = True,
+                 log_dir=None):  # fmt: skip
         super().__init__()
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self._events = None
         self.first_steps = checks.integer("first_steps", first_steps, 0)
         self.stride = checks.integer("stride", stride, 1)
         self.probe_x = probe_x
@@ -194,6 +203,10 @@ class GradientRecorder(keras.callbacks.Callback):
         if self.probe_x is not None and self._probe is None:
             self._probe = ActivationProbe(model, self.probe_x)
             self.activation_layers = list(self._probe.layers)
+        if self.log_dir is not None and self._events is None:
+            from benchmarks.harness.tensorboard import EventWriter
+
+            self._events = EventWriter(self.log_dir)
 
     def on_train_end(self, logs=None):
         if self._installed is not None:
@@ -203,6 +216,9 @@ class GradientRecorder(keras.callbacks.Callback):
             self._plain_train_function = None
             self._installed = None
         self._flush_rows()
+        if self._events is not None:
+            self._events.close()
+            self._events = None
 
     # --- reading the logs ---------------------------------------------------------
     def _reset_epoch(self):
@@ -270,8 +286,8 @@ class GradientRecorder(keras.callbacks.Callback):
                     # into reading donated buffers.
                     self._installed.stop_training = True
 
-    def _flush_rows(self):
-        """Moves this epoch's kept steps, in step order, to the public lists."""
+    def _flush_rows(self) -> list[tuple]:
+        """Moves this epoch's kept steps, in step order, to the public lists, and returns them."""
         with self._lock:
             rows, self._rows = sorted(self._rows, key=lambda r: r[0]), []
         for step, norms, pre, post in rows:
@@ -279,11 +295,13 @@ class GradientRecorder(keras.callbacks.Callback):
             self.norms.append(norms)
             self.global_pre.append(pre)
             self.global_post.append(post)
+        return rows
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs.pop(LOG_KEY, None)
-        self._flush_rows()
+        rows = self._flush_rows()
+        recorded = bool(self._e_seen)
         if self._e_count:
             n = self._e_count
             self.epoch_stats["min"].append(self._e_min.tolist())
@@ -303,6 +321,12 @@ class GradientRecorder(keras.callbacks.Callback):
         if self._probe is not None and self._probe.layers:
             self.model  # noqa: B018  (on JAX, reading `model` syncs the trained weights into it)
             self.activation_stats.append(self._probe.measure())
+        if self._events is not None:
+            from benchmarks.harness.tensorboard import log_epoch
+
+            row = {key: values[-1] for key, values in self.epoch_stats.items()} if recorded else None
+            fractions = (self.activation_layers, self.activation_stats[-1]) if self._probe and self._probe.layers else None
+            log_epoch(self._events, epoch, [g["name"] for g in self.groups], rows, row, fractions)
 
     # --- results ----------------------------------------------------------------
     def summary(self) -> dict:
@@ -367,4 +391,5 @@ class GradientRecorder(keras.callbacks.Callback):
             "first_steps": self.first_steps,
             "stride": self.stride,
             "stop_on_nonfinite": self.stop_on_nonfinite,
+            "log_dir": self.log_dir,
         }

@@ -52,7 +52,8 @@ def _best(values, mode):
     return max(finite) if mode == "max" else min(finite)
 
 
-def run_one(spec: RunSpec, progress=None, save_model_to=None, checkpoint_dir=None, executor: str = "local") -> RunRecord:
+def run_one(spec: RunSpec, progress=None, save_model_to=None, checkpoint_dir=None, executor: str = "local",
+            tensorboard_dir=None) -> RunRecord:  # fmt: skip
     """Trains one run and returns its record (not yet written).
 
     Args:
@@ -68,6 +69,8 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None, checkpoint_dir=Non
         checkpoint_dir: the output directory whose `checkpoints/<run_id>/`
             holds this run's epoch checkpoints; `None` keeps none.
         executor: what ran it (`"local"`, `"ray"`), for the record's provenance.
+        tensorboard_dir: if given (and gradients are recorded), the recorder
+            writes TensorBoard events to `tensorboard_dir/<run_id>/`.
 
     Returns:
         The `RunRecord`.
@@ -99,10 +102,10 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None, checkpoint_dir=Non
     if problem:
         raise UserError(f"Run {spec.run_id}: {problem}")
     with dtype_policy(spec.precision), distribution_scope(spec.devices):
-        return _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, executor, t_setup)
+        return _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, executor, t_setup, tensorboard_dir)
 
 
-def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, executor, t_setup):
+def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, executor, t_setup, tensorboard_dir=None):
     import keras
 
     import zoo
@@ -130,6 +133,7 @@ def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, exe
     if spec.record_gradients:
         recorder = GradientRecorder(
             first_steps=spec.grad_first_steps, stride=spec.grad_stride, probe_x=probe[0] if probe else None,
+            log_dir=None if tensorboard_dir is None else f"{tensorboard_dir}/{spec.run_id}",
         )
         callbacks.insert(0, recorder)
         stateful["recorder"] = recorder

@@ -1,0 +1,166 @@
+"""The doctor's measurements: the same numbers the harness records, on a user's model.
+
+At the given weights (initialization, or whatever was loaded), per-layer
+gradient norms from plain forward/backward passes that update nothing
+(`benchmarks.harness.backend.loss_and_gradients`). Then a probe training of
+`steps` steps with a real `model.fit` and the `GradientRecorder` on a copy of
+the model, with the model's own loss and optimizer: every step's per-layer
+norms and global norm before and after clipping. Around the probe, the
+saturated and dead unit fractions (`ActivationProbe`) and, for recurrent
+layers fed float sequences, the gradient through time (`TemporalProbe`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+
+from benchmarks.doctor.anatomy import model_type
+from benchmarks.harness.activations import ActivationProbe
+from benchmarks.harness.backend import loss_and_gradients
+from benchmarks.harness.gradnorms import gradient_stats, layer_groups
+from benchmarks.harness.recorder import GradientRecorder
+from benchmarks.harness.runner import PROBE_EXAMPLES  # the harness's activation and temporal probe size
+from benchmarks.harness.temporal import EDGE_FRACTION, TemporalProbe, early_late_ratio
+
+INIT_BATCHES = 2  # batches averaged for the norms at the given weights
+
+
+@dataclasses.dataclass
+class Measurements:
+    """What the doctor measured, as JSON-ready data.
+
+    Attributes:
+        layers: per layer with trainable weights (`layer_groups` order, input
+            side first): `name`, `depth_index`, `kind` (`"weight"` or
+            `"norm"`), `num_params`.
+        init: at the given weights: `norms` (one per layer, mean over
+            `INIT_BATCHES` batches), `global_norm`, `global_norm_clipped`.
+        probe: the probe training, or `None` if it could not run: `steps`,
+            `norms` (per step, per layer), `mean` (per layer, over finite
+            steps), `global_pre` and `global_post` (per step), `clip_rate`,
+            `nonfinite_step`, `loss` (the fit's mean loss).
+        activations: `layers` (`name`, `activation`), `init` and `after` (the
+            fraction per layer before and after the probe), or `None`.
+        temporal: for recurrent nets on float sequences: `init` and `after`
+            (|dL/dx_t| per step), `init_ratio`, `after_ratio` (early/late), or `None`.
+        notes: sentences about what could not be measured and why.
+    """
+
+    layers: list
+    init: dict
+    probe: dict | None
+    activations: dict | None
+    temporal: dict | None
+    notes: list
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _numpy(tensor) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(tensor), dtype=np.float64)
+
+
+def probe_order(n: int, steps: int, batch_size: int, seed: int) -> np.ndarray:
+    """Example indices for `steps` batches: seeded shuffles of the data, one after another."""
+    rng = np.random.default_rng(seed)
+    needed = steps * batch_size
+    rounds = -(-needed // n)
+    return np.concatenate([rng.permutation(n) for _ in range(rounds)])[:needed]
+
+
+def at_weights(model, loss_fn, x, y, order, batch_size, optimizer=None) -> dict:
+    """Per-layer gradient norms at the model's current weights, nothing updated."""
+    groups = layer_groups(model.trainable_variables, model)
+    rows = []
+    for b in range(INIT_BATCHES):
+        index = order[b * batch_size:(b + 1) * batch_size]
+        if len(index) == 0:
+            break
+        _, grads = loss_and_gradients(model, loss_fn, x[index], y[index])
+        rows.append(_numpy(gradient_stats(grads, groups, optimizer)))
+    stats = np.mean(rows, axis=0)
+    return {"norms": stats[:-2].tolist(), "global_norm": float(stats[-2]), "global_norm_clipped": float(stats[-1])}
+
+
+def _profile_ratio(profile):
+    return early_late_ratio(profile) if profile else None
+
+
+def measure(model, copy, setup: dict, x, y, steps: int, batch_size: int, seed: int, recurrent: bool,
+            run_eagerly: bool = False) -> Measurements:  # fmt: skip
+    """Measures `model` at its weights and trains `copy` (if any) for `steps` steps.
+
+    Args:
+        model: the user's model; only read.
+        copy: its copy, compiled here with `setup`'s loss and optimizer, or
+            `None` (then only the measurements at the given weights are made).
+        setup: `benchmarks.doctor.prepare.probe_setup(...)`.
+        x, y: the data (NumPy).
+        steps: probe training steps.
+        batch_size: examples per step.
+        seed: seeds the data order and Keras's random state.
+        recurrent: the model has recurrent layers (the gradient through time is measured).
+        run_eagerly: train the probe without compiling its train step.
+    """
+    from benchmarks.doctor.prepare import loss_callable
+
+    keras.utils.set_random_seed(seed)
+    batch_size = min(batch_size, len(x))
+    order = probe_order(len(x), max(steps, INIT_BATCHES), batch_size, seed)
+    probe_index = order[:PROBE_EXAMPLES]
+    loss_fn = loss_callable(setup["loss"])
+    subject = copy if copy is not None else model  # the stateless passes read weights only; the copy is as good
+    notes = []
+    layers = [{k: g[k] for k in ("name", "depth_index", "kind", "num_params")}
+              for g in layer_groups(subject.trainable_variables, subject)]  # fmt: skip
+    init = at_weights(subject, loss_fn, x, y, order, batch_size, setup["optimizer"])
+
+    activation_probe = ActivationProbe(subject, x[probe_index])
+    activations = None
+    if activation_probe.layers:
+        activations = {"layers": activation_probe.layers, "init": activation_probe.measure(), "after": None}
+    elif model_type(subject) == "subclassed":
+        notes.append("Saturated and dead units were not measured: a subclassed model has no symbolic layer outputs to read.")
+
+    temporal_probe = None
+    if recurrent and x.dtype.kind == "f" and x.ndim == 3:
+        temporal_probe = TemporalProbe(x[probe_index], y[probe_index], loss_fn)
+    elif recurrent:
+        notes.append("The gradient through time was not measured: it needs float sequences (batch, steps, features) "
+                     "as the model's input, not token ids.")  # fmt: skip
+
+    probe = None
+    if copy is None:
+        if temporal_probe is not None:
+            temporal_probe.set_model(model)
+            temporal_probe.on_train_begin()
+    else:
+        copy.compile(optimizer=setup["optimizer"], loss=setup["loss"], run_eagerly=run_eagerly)
+        recorder = GradientRecorder(first_steps=steps, stride=1, stop_on_nonfinite=True)
+        callbacks = [recorder] + ([temporal_probe] if temporal_probe is not None else [])
+        index = order[: steps * batch_size]
+        history = copy.fit(x[index], y[index], batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+        log = recorder.summary()
+        losses = history.history.get("loss") or [None]
+        probe = {
+            "steps": log["steps"], "norms": log["norms"], "mean": log["epoch"]["mean"][-1] if log["epoch"]["mean"] else None,
+            "global_pre": log["global_norm_pre"], "global_post": log["global_norm_post"],
+            "clip_rate": log["epoch"]["clip_rate"][-1] if log["epoch"]["clip_rate"] else None,
+            "nonfinite_step": log["nonfinite_step"], "loss": None if losses[-1] is None else float(losses[-1]),
+        }  # fmt: skip
+        if activations is not None:
+            activations["after"] = activation_probe.measure()
+    temporal = None
+    if temporal_probe is not None:
+        profiles = temporal_probe.profiles
+        after = profiles[-1] if len(profiles) > 1 else None
+        temporal = {"init": profiles[0], "after": after, "init_ratio": _profile_ratio(profiles[0]),
+                    "after_ratio": _profile_ratio(after), "edge_fraction": EDGE_FRACTION}  # fmt: skip
+    if probe is not None and probe["mean"] is not None and not all(math.isfinite(v) for v in probe["mean"]):
+        notes.append("Some layers' gradient norms were not finite during the probe.")
+    return Measurements(layers=layers, init=init, probe=probe, activations=activations, temporal=temporal, notes=notes)
