@@ -160,6 +160,10 @@ class GradientRecorder(keras.callbacks.Callback):
 
         def apply(grads, trainable_variables=None):
             grads = list(grads)
+            if self.loss_scaled and not optimizer.built:
+                # TensorFlow builds the optimizer inside the first traced step; the scale is one of its variables.
+                with keras.name_scope(optimizer.name):
+                    optimizer.build(model.trainable_variables if trainable_variables is None else trainable_variables)
             stats_of(grads, optimizer.dynamic_scale if self.loss_scaled else None)
             return original_apply(grads, trainable_variables)
 
