@@ -173,13 +173,19 @@ def bench(case: Case, args, torch_reason: str | None, policy: str | None) -> dic
     timing = (args.batch_size, args.steps, args.epochs)
     row = {"model": case.model, "input": f"{case.what}" if args.size == "full" else f"tiny {shape}", "source": source}
     row["bare"] = keras_throughput(case, shape, overrides, x, y, *timing)
+    row["recorded"] = row["mixed"] = row["torch"] = row["torch_mixed"] = None
+    if args.bare_only:  # how long a suite takes: `fit` alone
+        return _printed(row)
     row["recorded"] = keras_throughput(case, shape, overrides, x, y, *timing, recorded=True)
     row["mixed"] = keras_throughput(case, shape, overrides, x, y, *timing, policy=policy) if policy else None
-    row["torch"] = row["torch_mixed"] = None
     if torch_reason is None:
         row["torch"] = torch_throughput(case, shape, overrides, x, y, *timing)
         row["torch_mixed"] = torch_throughput(case, shape, overrides, x, y, *timing, half=policy) if policy else None
-    print(f"  {case.model}: " + ", ".join(f"{k} {v:,.0f}" for k, v in row.items() if isinstance(v, float)), flush=True)
+    return _printed(row)
+
+
+def _printed(row: dict) -> dict:
+    print(f"  {row['model']}: " + ", ".join(f"{k} {v:,.0f}" for k, v in row.items() if isinstance(v, float)), flush=True)
     return row
 
 
@@ -211,6 +217,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=positive_int_arg, help="Defaults to 128 (tiny: 8).")
     parser.add_argument("--steps", type=positive_int_arg, help="steps per timed pass. Defaults to 20 (tiny: 2).")
     parser.add_argument("--epochs", type=positive_int_arg, help="timed passes; the fastest counts. Defaults to 3 (tiny: 1).")
+    parser.add_argument("--bare-only", action="store_true", help="time Keras `fit` alone (no recorder, mixed, PyTorch).")
     parser.add_argument("--data-dir", help="prepared tensorflow-datasets directory, for real CIFAR-10 images.")
     parser.add_argument("--out", help="also write the table, command and environment to this Markdown file.")
     args = parser.parse_args(argv)
