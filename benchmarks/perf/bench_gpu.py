@@ -202,10 +202,10 @@ def table(rows, policy) -> list[str]:
     lines = [f"| model | input | Keras fit | + recorder | recorder / bare | Keras {half} | PyTorch | PyTorch {half} "
              "| Keras / PyTorch | Keras / PyTorch, mixed |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['input']}, {r['source']} | {_fmt(r['bare'])} | {_fmt(r['recorded'])} | "
-                     f"{_ratio(r['recorded'], r['bare'])} | {_fmt(r['mixed'])} | {_fmt(r['torch'])} | "
-                     f"{_fmt(r['torch_mixed'])} | {_ratio(r['bare'], r['torch'])} | {_ratio(r['mixed'], r['torch_mixed'])} |")  # fmt: skip
+    for row in rows:
+        lines.append(f"| {row['model']} | {row['input']}, {row['source']} | {_fmt(row['bare'])} | {_fmt(row['recorded'])} | "
+                     f"{_ratio(row['recorded'], row['bare'])} | {_fmt(row['mixed'])} | {_fmt(row['torch'])} | "
+                     f"{_fmt(row['torch_mixed'])} | {_ratio(row['bare'], row['torch'])} | {_ratio(row['mixed'], row['torch_mixed'])} |")  # fmt: skip
     return lines
 
 
