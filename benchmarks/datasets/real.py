@@ -160,7 +160,9 @@ def is_prepared(name: str, data_dir: str | None) -> bool:
 def check_prepared(name: str, data_dir: str | None) -> None:
     """Raises `DatasetNotAvailableError` (one sentence saying how to prepare it) unless the dataset is prepared."""
     if not is_prepared(name, data_dir):
-        raise _not_prepared(name, resolve_data_dir(data_dir))
+        # Without TensorFlow only ArrayRecord files can be read: say so in the command to run.
+        file_format = " --file_format=array_record" if reader() == "data_source" else ""
+        raise _not_prepared(name, resolve_data_dir(data_dir), file_format)
 
 
 def read_splits(name: str, data_dir: str) -> dict:

@@ -2,9 +2,10 @@
 
 `layer_groups` maps trainable variables to the layers that own them;
 `gradient_stats` turns one step's gradients into a vector of per-layer L2
-norms plus the global norm before and after clipping. Both are backend-neutral
-(`keras.ops`), so the same code runs inside a TensorFlow graph, a JAX trace or
-an eager torch step.
+norms plus the global norm before and after clipping; `StepBuffer` carries
+every step's vector to the host when Keras runs several steps per call. All are
+backend-neutral (`keras.ops`), so the same code runs inside a TensorFlow graph,
+a JAX trace or an eager torch step.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import operator
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -94,3 +96,67 @@ def gradient_stats(grads, groups, optimizer=None, scale=None):
             clipped = [ops.sum(ops.square(ops.clip(ops.cast(g, "float32") / unscale, -c, c))) for g in grads if g is not None]
             global_post = ops.sqrt(ops.sum(ops.stack(clipped))) if clipped else ops.zeros((), dtype="float32")
     return ops.concatenate([per_layer, ops.stack([global_pre, global_post])])
+
+
+class StepBuffer(keras.metrics.Metric):
+    """The statistics of every train step of one execution, kept in the graph.
+
+    With `steps_per_execution = K > 1`, Keras runs K train steps per call and
+    hands the callbacks the logs of the last one only. The recorder writes each
+    step's vector into row `i % K` of this buffer (i: the step's index in the
+    epoch) inside the step, and the last step's logs carry all K rows and the
+    count. It is a `Metric` so that Keras carries its state from step to step on
+    every backend (JAX threads metric variables through the jitted step) and
+    zeroes it at the start of every epoch; `result()` is empty, so it adds
+    nothing to the logs, the history or the progress bar.
+
+    Args:
+        steps: K, the rows.
+        width: the length of one step's vector.
+        name: Defaults to `"gradzoo_step_buffer"`.
+    """
+
+    def __init__(self, steps: int, width: int, name: str = "gradzoo_step_buffer"):
+        super().__init__(name=name)
+        self.steps, self.width = int(steps), int(width)
+        self.rows = self.add_variable(shape=(self.steps, self.width), initializer="zeros", name="rows")
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype="int32", name="count")
+
+    def update_state(self, *args, **kwargs):
+        """Nothing: Keras's metric updates do not write here, `write` does."""
+
+    def write(self, stats):
+        """Stores one step's vector; returns `(rows, count)` as they stand after it."""
+        i = self.count.value
+        at = ops.reshape(ops.mod(i, self.steps), (1, 1))
+        self.rows.assign(ops.scatter_update(self.rows.value, at, ops.expand_dims(ops.cast(stats, "float32"), 0)))
+        self.count.assign(i + 1)
+        return self.rows.value, self.count.value
+
+    def result(self):
+        return {}
+
+    def get_config(self):
+        return {"steps": self.steps, "width": self.width, "name": self.name}
+
+
+def attach_step_buffer(model, steps: int, width: int) -> StepBuffer | None:
+    """The model's `StepBuffer` of this shape, set on the model first if it has none.
+
+    Keras tracks a metric set as an attribute of a functional or Sequential
+    model, so it is in `model.metrics` and its state goes through every step.
+    It stays there after the fit (it adds nothing to the logs) and is reused by
+    the next one.
+
+    Returns:
+        The buffer, or `None` where Keras would not carry it: an unbuilt model,
+        or a built subclassed model, whose state is locked.
+    """
+    buffer = getattr(model, "gradzoo_step_buffer", None)
+    if not (isinstance(buffer, StepBuffer) and (buffer.steps, buffer.width) == (steps, width)):
+        buffer = StepBuffer(steps, width)
+        try:
+            model.gradzoo_step_buffer = buffer
+        except ValueError:
+            return None
+    return buffer if model.built and any(m is buffer for m in model.metrics) else None

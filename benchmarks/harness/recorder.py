@@ -18,8 +18,10 @@ that vector with the step's logs. The callback then reads it each batch, keeps
 every step for the first `first_steps` and every `stride`-th after, and folds
 all steps into per-epoch min/mean/max per layer. The wrappers, and a
 pass-through `model.train_step` that makes the fit trace its train function
-afresh, are removed when the fit ends. With `steps_per_execution > 1` only the
-last step of each execution is seen. Trained data parallel (see
+afresh, are removed when the fit ends. With `steps_per_execution = K > 1`,
+where Keras returns the logs of every K-th step only, each step writes its
+vector into a K-row `StepBuffer` metric attached to the model, inside the
+graph, so every step is still recorded. Trained data parallel (see
 `benchmarks.harness.devices`), the norms are those of the whole global batch's
 gradient, as on one device.
 
@@ -42,9 +44,10 @@ import numpy as np
 from zoo import checks
 from benchmarks.harness.activations import SATURATION_LEVEL, ActivationProbe
 from benchmarks.harness.devices import replica_sum
-from benchmarks.harness.gradnorms import gradient_stats, layer_groups
+from benchmarks.harness.gradnorms import attach_step_buffer, gradient_stats, layer_groups
 
 LOG_KEY = "gradzoo_grad_stats"
+COUNT_KEY = "gradzoo_grad_stats_count"  # with a StepBuffer: steps of the epoch so far
 
 
 def _remove_hooks(model, names=("train_step", "compute_metrics", "apply", "stateless_apply")) -> None:
@@ -123,6 +126,7 @@ class GradientRecorder(keras.callbacks.Callback):
         self._rows: list[tuple] = []  # this epoch's kept steps, in arrival order
         self._epoch_base = 0
         self._steps_per_call = 1
+        self._buffer = None
         self._installed = None
         self._warned = False
         self._plain_train_function = None
@@ -158,6 +162,7 @@ class GradientRecorder(keras.callbacks.Callback):
         _remove_hooks(model, ("compute_metrics", "apply", "stateless_apply"))
         self.groups = layer_groups(model.trainable_variables, model)
         self._steps_per_call = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
+        self._buffer = self._attach_buffer(model) if self._steps_per_call > 1 else None
         self.loss_scaled = _is_loss_scaled(optimizer)
         clipping = optimizer.inner_optimizer if self.loss_scaled else optimizer
         # Keyed by thread: under tf.distribute each replica traces the step in a thread of its own.
@@ -174,6 +179,10 @@ class GradientRecorder(keras.callbacks.Callback):
 
         def apply(grads, trainable_variables=None):
             grads = list(grads)
+            if self.loss_scaled and not optimizer.built:
+                # TensorFlow builds the optimizer inside the first traced step; the scale is one of its variables.
+                with keras.name_scope(optimizer.name):
+                    optimizer.build(model.trainable_variables if trainable_variables is None else trainable_variables)
             stats_of(grads, optimizer.dynamic_scale if self.loss_scaled else None)
             return original_apply(grads, trainable_variables)
 
@@ -188,7 +197,11 @@ class GradientRecorder(keras.callbacks.Callback):
             # Only the train step calls apply() first; test steps add nothing.
             if threading.get_ident() in pending:
                 logs = dict(logs)
-                logs[LOG_KEY] = pending.pop(threading.get_ident())
+                stats = pending.pop(threading.get_ident())
+                if self._buffer is None:
+                    logs[LOG_KEY] = stats
+                else:
+                    logs[LOG_KEY], logs[COUNT_KEY] = self._buffer.write(stats)
             return logs
 
         apply._gradzoo_hook = compute_metrics._gradzoo_hook = stateless_apply._gradzoo_hook = True
@@ -207,6 +220,13 @@ class GradientRecorder(keras.callbacks.Callback):
             from benchmarks.harness.tensorboard import EventWriter
 
             self._events = EventWriter(self.log_dir)
+
+    def _attach_buffer(self, model):
+        buffer = attach_step_buffer(model, self._steps_per_call, len(self.groups) + 2)
+        if buffer is None:
+            warnings.warn(f"GradientRecorder cannot keep a step buffer on this model, so with steps_per_execution="
+                          f"{self._steps_per_call} it records only the last step of each execution.", stacklevel=3)  # fmt: skip
+        return buffer
 
     def on_train_end(self, logs=None):
         if self._installed is not None:
@@ -238,6 +258,7 @@ class GradientRecorder(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         stats = logs.pop(LOG_KEY, None) if logs else None
+        count = logs.pop(COUNT_KEY, None) if logs else None
         if stats is None:
             if self._installed is not None and not self._warned:
                 self._warned = True
@@ -248,15 +269,25 @@ class GradientRecorder(keras.callbacks.Callback):
                 )
             return
         stats = np.asarray(stats, dtype=np.float64)
-        layer_norms, pre, post = stats[:-2], float(stats[-2]), float(stats[-1])
-        loss = logs.get("loss")
+        loss = logs.get("loss")  # the epoch's running mean: non-finite from the first non-finite step on
         loss_finite = loss is None or math.isfinite(float(loss))
+        if count is None:
+            # One vector per call: `batch` is the last step of the execution.
+            self._take(self._epoch_base + batch // self._steps_per_call, stats, loss_finite)
+            return
+        # A StepBuffer: executions start at multiples of K in the epoch, and
+        # `batch` says which one this is (Keras does not clip it for a short last one).
+        k = self._steps_per_call
+        for i in range((batch // k) * k, int(count)):
+            self._take(self._epoch_base + i, stats[i % k], loss_finite)
+
+    def _take(self, step: int, stats: np.ndarray, loss_finite: bool) -> None:
+        """Folds one step's vector `[layer norms..., global_pre, global_post]` into the records."""
+        layer_norms, pre, post = stats[:-2], float(stats[-2]), float(stats[-1])
         finite = bool(np.isfinite(stats).all()) and loss_finite
         # A loss-scaled step whose scaled gradient overflowed is skipped by the
         # optimizer (which then halves the scale): not a divergence.
         overflow = not finite and loss_finite and self.loss_scaled
-        # `batch` is the last step of the execution; one call per execution.
-        step = self._epoch_base + batch // self._steps_per_call
         clipped = post < pre * (1 - 1e-5)  # relative: float32 rounding is not clipping
         with self._lock:
             if (not finite and not overflow) or self._keeps(step):
@@ -300,6 +331,7 @@ class GradientRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs.pop(LOG_KEY, None)
+            logs.pop(COUNT_KEY, None)
         rows = self._flush_rows()
         recorded = bool(self._e_seen)
         if self._e_count:
