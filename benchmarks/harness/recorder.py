@@ -18,7 +18,7 @@ that vector with the step's logs. The callback then reads it each batch, keeps
 every step for the first `first_steps` and every `stride`-th after, and folds
 all steps into per-epoch min/mean/max per layer. The wrappers, and a
 pass-through `model.train_step` that makes the fit trace its train function
-afresh, are removed when the fit ends. With `steps_per_execution = K > 1`,
+afresh, are removed when the fit ends (`benchmarks.harness.step_hooks`). With `steps_per_execution = K > 1`,
 where Keras returns the logs of every K-th step only, each step writes its
 vector into a K-row `StepBuffer` metric attached to the model, inside the
 graph, so every step is still recorded. Trained data parallel (see
@@ -45,22 +45,9 @@ from zoo import checks
 from benchmarks.harness.activations import SATURATION_LEVEL, ActivationProbe
 from benchmarks.harness.devices import replica_sum
 from benchmarks.harness.gradnorms import attach_step_buffer, gradient_stats, layer_groups
-
-LOG_KEY = "gradzoo_grad_stats"
-COUNT_KEY = "gradzoo_grad_stats_count"  # with a StepBuffer: steps of the epoch so far
-
-
-def _remove_hooks(model, names=("train_step", "compute_metrics", "apply", "stateless_apply")) -> None:
-    """Removes the recorder's wrappers, uncovering the class methods again."""
-    for name in names:
-        obj = model.optimizer if name in ("apply", "stateless_apply") else model
-        if obj is not None and getattr(vars(obj).get(name), "_gradzoo_hook", False):
-            delattr(obj, name)  # the instance attribute shadowed the method
-
-
-def _is_loss_scaled(optimizer) -> bool:
-    return isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-
+from benchmarks.harness.step_hooks import (
+    COUNT_KEY, LOG_KEY, install_gradient_hooks, install_pass_through_step, is_loss_scaled, remove_hooks,
+)  # fmt: skip
 
 class GradientRecorder(keras.callbacks.Callback):
     """Records per-layer gradient norms on every train step, and activations.
@@ -136,81 +123,31 @@ class GradientRecorder(keras.callbacks.Callback):
     # --- hooks into the train step ------------------------------------------------
     def set_model(self, model):
         super().set_model(model)
-        # Fit must trace a new train function, with the hooks. Clearing
-        # `train_function` is not enough on JAX: it caches traces by function,
-        # so `jit(model.train_step)` can find the plain trace of an earlier fit
-        # and record nothing. A fresh pass-through `train_step` is a new key.
-        # The plain function comes back at the end, so later fits need not retrace.
-        _remove_hooks(model, ("train_step",))
-        plain_step = model.train_step
-
-        def train_step(*args, **kwargs):
-            return plain_step(*args, **kwargs)
-
-        train_step._gradzoo_hook = True
-        model.train_step = train_step
-        if getattr(model, "train_function", None) is not None:
-            self._plain_train_function = model.train_function
-        model.train_function = None
+        # Fit must trace a new train function, with the hooks. The plain
+        # function comes back at the end, so later fits need not retrace.
+        previous = install_pass_through_step(model)
+        if previous is not None:
+            self._plain_train_function = previous
 
     def on_train_begin(self, logs=None):
         model = self.model
         if getattr(model, "optimizer", None) is None:
             raise ValueError("GradientRecorder needs a compiled model: call `model.compile(...)` first.")
         optimizer = model.optimizer
-        # A fit that raised never reached on_train_end: drop its hooks, not wrap them.
-        _remove_hooks(model, ("compute_metrics", "apply", "stateless_apply"))
         self.groups = layer_groups(model.trainable_variables, model)
         self._steps_per_call = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
         self._buffer = self._attach_buffer(model) if self._steps_per_call > 1 else None
-        self.loss_scaled = _is_loss_scaled(optimizer)
+        self.loss_scaled = is_loss_scaled(optimizer)
         clipping = optimizer.inner_optimizer if self.loss_scaled else optimizer
-        # Keyed by thread: under tf.distribute each replica traces the step in a thread of its own.
-        pending = {}
-        original_apply, original_stateless = optimizer.apply, optimizer.stateless_apply
-        original_metrics = model.compute_metrics
 
         def stats_of(grads, scale):
             if sum(len(g["indices"]) for g in self.groups) != len(grads):
                 # A subclassed model may first build its weights inside the step.
                 self.groups = layer_groups(model.trainable_variables, model)
             # The whole batch's gradient, also where each of several replicas holds a share of it.
-            pending[threading.get_ident()] = gradient_stats(replica_sum(grads), self.groups, clipping, scale)
+            return gradient_stats(replica_sum(grads), self.groups, clipping, scale)
 
-        def apply(grads, trainable_variables=None):
-            grads = list(grads)
-            if self.loss_scaled and not optimizer.built:
-                # TensorFlow builds the optimizer inside the first traced step; the scale is one of its variables.
-                with keras.name_scope(optimizer.name):
-                    optimizer.build(model.trainable_variables if trainable_variables is None else trainable_variables)
-            stats_of(grads, optimizer.dynamic_scale if self.loss_scaled else None)
-            return original_apply(grads, trainable_variables)
-
-        def stateless_apply(optimizer_variables, grads, trainable_variables):
-            # JAX calls this; a LossScaleOptimizer's scale is then a value in the state.
-            index = next(i for i, v in enumerate(optimizer.variables) if v is optimizer.dynamic_scale)
-            stats_of(list(grads), optimizer_variables[index])
-            return original_stateless(optimizer_variables, grads, trainable_variables)
-
-        def compute_metrics(*args, **kwargs):
-            logs = original_metrics(*args, **kwargs)
-            # Only the train step calls apply() first; test steps add nothing.
-            if threading.get_ident() in pending:
-                logs = dict(logs)
-                stats = pending.pop(threading.get_ident())
-                if self._buffer is None:
-                    logs[LOG_KEY] = stats
-                else:
-                    logs[LOG_KEY], logs[COUNT_KEY] = self._buffer.write(stats)
-            return logs
-
-        apply._gradzoo_hook = compute_metrics._gradzoo_hook = stateless_apply._gradzoo_hook = True
-        optimizer.apply = apply
-        if self.loss_scaled:
-            # Its stateless_apply does not call apply(); the inner optimizer's
-            # apply runs inside a conditional, out of reach of the step's logs.
-            optimizer.stateless_apply = stateless_apply
-        model.compute_metrics = compute_metrics
+        install_gradient_hooks(model, stats_of, self._buffer)
         self._installed = model
         self._warned = False
         if self.probe_x is not None and self._probe is None:
@@ -231,7 +168,7 @@ class GradientRecorder(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._installed is not None:
             model = self._installed
-            _remove_hooks(model)
+            remove_hooks(model)
             model.train_function = self._plain_train_function
             self._plain_train_function = None
             self._installed = None
