@@ -20,10 +20,10 @@ import zoo
 from benchmarks.cli import main
 
 FRESH = [
-    ("mlp_sigmoid_deep", ["--dataset", "mnist1d", "--param", "shape=flat"], "vanishing", "he_relu_bn"),
+    ("mlp_sigmoid_deep", ["--dataset", "mnist1d", "--param", "shape=flat"], "vanishing", "residual"),  # ranked by the depth records: BN alone explodes past 50 layers
     ("mlp_he_relu_bn", ["--dataset", "mnist1d", "--param", "shape=flat"], "healthy", None),
 ]
-PRETRAINED = [("rnn_simple.adding", "gated_rnn"), ("rnn_gru.adding", None), ("rnn_lstm.adding", None)]
+PRETRAINED = [("rnn_simple.adding", "gated_rnn"), ("rnn_gru.adding", None)]
 FAST = ["--steps", "3", "--eager", "--json"]  # the harness's batch of 128; few steps, no compile
 
 

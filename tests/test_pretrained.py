@@ -81,7 +81,7 @@ def test_shipped_model_matches_hash_and_reproduces_test_scores(name):
     model = zoo.load_pretrained(name)
     dataset = load_dataset(info["dataset"], **info["dataset_params"])
     x, y = dataset.test
-    assert len(x) <= 1000
+    assert len(x) <= 3000  # the quick MLPs' 15000-example MNIST-1D holds out 3000: still one batch
     # One batch: one compiled step (JAX compiles again for a smaller last batch).
     scores = model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
     assert set(scores) == set(info["test_metrics"])

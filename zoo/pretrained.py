@@ -111,7 +111,7 @@ def list_pretrained() -> list[str]:
     """Names of the pretrained models: the shipped ones, then those registered.
 
     Returns:
-        `model.dataset` names, e.g. `"resnet_20_1d.mnist1d"`.
+        `model.dataset` names, e.g. `"resnet_56_1d.mnist1d"`.
     """
     shipped = list(_shipped())
     return shipped + [n for n in _REGISTERED if n not in shipped]
@@ -161,7 +161,7 @@ def register_pretrained(
     way the file's sha256 must equal `sha256` before it is loaded.
 
     Args:
-        name: a `model.tag` name, e.g. `"resnet_20_1d.mnist1d_seed1"`; shipped
+        name: a `model.tag` name, e.g. `"resnet_56_1d.mnist1d_seed1"`; shipped
             names cannot be replaced.
         sha256: the file's hex sha256 (64 characters), from a trusted channel.
         url: where to download the `.keras` file from. Give `url` or `path`.
@@ -175,7 +175,7 @@ def register_pretrained(
             `path`, or a name that is already taken.
     """
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"`name` must look like `model.tag`, e.g. 'resnet_20_1d.mnist1d'. Received: name={name!r}")
+        raise ValueError(f"`name` must look like `model.tag`, e.g. 'resnet_56_1d.mnist1d'. Received: name={name!r}")
     if not isinstance(sha256, str) or not _SHA256.match(sha256.lower()):
         raise ValueError(f"`sha256` must be 64 hexadecimal characters. Received: sha256={sha256!r}")
     if (url is None) == (path is None):

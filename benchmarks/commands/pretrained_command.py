@@ -8,7 +8,7 @@ from benchmarks.errors import UserError
 def add(subparsers) -> None:
     p = subparsers.add_parser("pretrained", help="list the pretrained zoo models, or show one's scores and history")
     p.add_argument("action", nargs="?", choices=("list", "show"), default="list", help="list (default) or show NAME")
-    p.add_argument("name", nargs="?", metavar="NAME", help="a pretrained model, e.g. resnet_20_1d.mnist1d")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a pretrained model, e.g. resnet_56_1d.mnist1d")
     p.add_argument("--json", action="store_true", help="with show: print the whole manifest entry as JSON")
     p.set_defaults(func=run)
 
