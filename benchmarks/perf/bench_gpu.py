@@ -262,9 +262,9 @@ def main(argv=None) -> None:
         text = "\n".join(["# Training speed: Keras against a PyTorch twin", "",
                           f"Written by `{command}` (KERAS_BACKEND={keras.backend.backend()}) on {when}.", "",
                           f"`{header}`", "", *lines, *notes, ""])  # fmt: skip
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text)
+        from benchmarks.storage import write_atomic  # imports Keras: not before the backend is chosen
+
+        write_atomic(args.out, text)
         print(f"\nWritten to {args.out}")
 
 

@@ -155,7 +155,9 @@ def main(argv=None) -> None:
         "",
     ])  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    from benchmarks.storage import write_atomic  # imports Keras: not before the backend is chosen
+
+    write_atomic(out, text)
     print(f"\nWritten to {out}")
 
 

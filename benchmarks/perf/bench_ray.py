@@ -151,9 +151,9 @@ def main(argv=None) -> None:
             f"{', '.join(f'{v:.1f}' for v in load)} at the start and after each repeat, on {os.cpu_count()} cores).",
             "",
         ])  # fmt: skip
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text)
+        from benchmarks.storage import write_atomic  # imports Keras: not before the backend is chosen
+
+        write_atomic(args.out, text)
         print(f"\nWritten to {args.out}")
 
 

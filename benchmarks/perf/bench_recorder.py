@@ -57,6 +57,7 @@ import numpy as np  # noqa: E402
 
 import zoo  # noqa: E402
 from benchmarks.harness.recorder import GradientRecorder  # noqa: E402
+from benchmarks.storage import write_atomic  # noqa: E402
 
 BATCH_SIZE = 128
 
@@ -207,9 +208,7 @@ def main(argv=None) -> None:
                 "",
             ]
         )
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text)
+        write_atomic(args.out, text)
         print(f"\nWritten to {args.out}")
 
 
