@@ -25,8 +25,8 @@ def test_bench_recorder_prints_and_writes_its_table(monkeypatch, tmp_path, capsy
 @pytest.mark.parametrize(
     "argv, fragment",
     [
-        (["--repeats", "0"], "--repeats: expected a positive integer, got '0'"),
-        (["--epochs", "x"], "--epochs: expected a positive integer, got 'x'"),
+        (["--repeats", "0"], "--repeats: expected a positive integer, received '0'"),
+        (["--epochs", "x"], "--epochs: expected a positive integer, received 'x'"),
         (["--models", "vgg"], "unknown --models ['vgg']; choose from mlp, resnet, lstm"),
     ],
 )
@@ -54,7 +54,7 @@ def test_bench_data_names_an_unmatched_case(capsys):
     [
         (["--runs", "6"], "--runs must be an even number of at least 8 (two models, several seeds); got 6"),
         (["--runs", "9"], "--runs must be an even number of at least 8"),
-        (["--cpus-per-run", "0"], "--cpus-per-run: expected a positive integer, got '0'"),
+        (["--cpus-per-run", "0"], "--cpus-per-run: expected a positive integer, received '0'"),
     ],
 )
 def test_bench_ray_bad_arguments_are_one_sentence(argv, fragment, capsys):

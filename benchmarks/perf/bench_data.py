@@ -31,7 +31,7 @@ import numpy as np
 
 from benchmarks.datasets import Dataset, load_dataset
 from benchmarks.datasets.batches import AugmentedImages, EpochBatches
-from benchmarks.perf.bench_recorder import positive_int
+from benchmarks.commands.options import positive_int
 
 BATCH_SIZE = 128
 

@@ -28,11 +28,11 @@ import tempfile
 import time
 
 import keras
-import numpy as np
 
 import zoo
 from benchmarks.harness.recorder import GradientRecorder
-from benchmarks.perf.bench_recorder import BATCH_SIZE, CASES, EpochTimer, positive_int
+from benchmarks.commands.options import positive_int
+from benchmarks.perf.bench_recorder import BATCH_SIZE, CASES, EpochTimer, compiled_case
 
 # label -> (zoo model, model overrides, dataset, dataset params)
 DOCTOR_CASES = {
@@ -50,14 +50,7 @@ def _timed_fit(model, x, y, epochs: int, log_dir) -> float:
 
 
 def bench_tensorboard(label: str, repeats: int, epochs: int) -> dict:
-    name, shape, classes, n = CASES[label]
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n, *shape)).astype("float32")
-    y = rng.integers(0, classes, size=n).astype("int32")
-    model = zoo.build(name, shape, classes)
-    model.compile(optimizer=zoo.make_optimizer(zoo.get_spec(name).optimizer),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))  # fmt: skip
+    name, model, x, y = compiled_case(label)
     speed = {False: [], True: []}
     with tempfile.TemporaryDirectory(prefix="gradzoo-bench-tb-") as tmp:
         for r in range(repeats):

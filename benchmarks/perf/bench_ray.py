@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.commands.options import positive_int
+
 MODELS = ("mlp_he_relu_bn", "mlp_sigmoid_deep")
 SUITE = """description = "bench_ray: small runs, many of them."
 epochs = {epochs}
@@ -64,17 +66,6 @@ def train_seconds(out: Path) -> tuple[set, float]:
 
     records = load_records(out)
     return {r.run_id for r in records}, sum(r.summary.train_s for r in records)
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1, or one sentence saying what was given."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def main(argv=None) -> None:

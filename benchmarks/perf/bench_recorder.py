@@ -56,6 +56,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import zoo  # noqa: E402
+from benchmarks.commands.options import positive_int  # noqa: E402
 from benchmarks.harness.recorder import GradientRecorder  # noqa: E402
 from benchmarks.storage import write_atomic  # noqa: E402
 
@@ -101,7 +102,9 @@ def timed_fit(model, x, y, epochs: int, recorded: bool) -> tuple[float, float]:
     return len(x) / min(timer.wall[1:]), len(x) * epochs / sum(timer.cpu[1:])
 
 
-def bench(label: str, repeats: int, epochs: int) -> dict:
+def compiled_case(label: str):
+    """`(zoo name, compiled model, x, y)` of a case: the zoo model with its own optimizer, on
+    seeded synthetic inputs of the case's shape (timing needs the shapes, not the data)."""
     name, shape, classes, n = CASES[label]
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -112,6 +115,11 @@ def bench(label: str, repeats: int, epochs: int) -> dict:
         optimizer=zoo.make_optimizer(zoo.get_spec(name).optimizer),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
+    return name, model, x, y
+
+
+def bench(label: str, repeats: int, epochs: int) -> dict:
+    name, model, x, y = compiled_case(label)
     wall, cpu = {False: [], True: []}, {False: [], True: []}
     for r in range(repeats):
         for recorded in (False, True) if r % 2 == 0 else (True, False):
@@ -132,17 +140,6 @@ def bench(label: str, repeats: int, epochs: int) -> dict:
         "paired": statistics.median(rec / pl for pl, rec in zip(wall[False], wall[True])),
         "cpu_ratio": statistics.median(cpu[True]) / statistics.median(cpu[False]),
     }
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1, or one sentence saying what was given."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def main(argv=None) -> None:
