@@ -12,7 +12,7 @@ import pytest
 from benchmarks.perf import bench_gpu, bench_harness
 
 SUITE = """
-epochs = 1
+epochs = 2
 batch_size = 32
 [[runs]]
 name = "one"
@@ -94,4 +94,8 @@ def test_bench_harness_times_each_run_both_ways(tmp_path, capsys):
     cells = [c.strip() for c in row.strip("|").split("|")]
     instrumented, plain, ratio = float(cells[4]), float(cells[5]), float(cells[6])
     assert instrumented > 0 and plain > 0 and np.isclose(ratio, plain / instrumented, rtol=0.01)
+    # The epoch split adds up to the run's train_s (one repeat: the medians are the run's own).
+    first, later = (float(v) for v in cells[8].split(" / ")), (float(v) for v in cells[9].split(" / "))
+    for total, a, b in zip((instrumented, plain), first, later):
+        assert np.isclose(a + b, total, rtol=0.02, atol=0.02)
     assert "python -m benchmarks.perf.bench_harness --suite" in text and "backend=" in text
