@@ -5,7 +5,8 @@
 norms plus the global norm before and after clipping; `StepBuffer` carries
 every step's vector to the host when Keras runs several steps per call. All are
 backend-neutral (`keras.ops`), so the same code runs inside a TensorFlow graph,
-a JAX trace or an eager torch step.
+a JAX trace or an eager torch step, but for the sums of squares, which come from
+`benchmarks.harness.backend.squared_norms` (TensorFlow has a cheaper form there).
 """
 
 from __future__ import annotations
