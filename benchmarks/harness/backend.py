@@ -15,6 +15,7 @@ import operator
 
 import keras
 import numpy as np
+from keras import ops
 
 
 def value_and_grad(fn, wrt: list):
@@ -72,8 +73,6 @@ def squared_norms(tensors, groups) -> tuple:
     purpose: XLA on CPU runs that as a scatter, which made the same MLP's step
     12% slower.
     """
-    from keras import ops
-
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 

@@ -61,7 +61,7 @@ def run_key(record) -> tuple:
 
 
 def measure(suite: str, backend: str, repeats: int, extra: list[str]) -> tuple[list[tuple], dict]:
-    """`(keys in suite order, {key: {"gradients": [train_s...], "plain": [...], "record": a record}})`."""
+    """`(keys in suite order, {key: {"gradients": [its record per repeat], "plain": [...]}})`."""
     times: dict = {}
     order: list[tuple] = []
     with tempfile.TemporaryDirectory(prefix="bench_harness-") as tmp:
@@ -76,19 +76,22 @@ def measure(suite: str, backend: str, repeats: int, extra: list[str]) -> tuple[l
                 for key, record in sorted(records.items(), key=lambda kv: (kv[1].created, kv[0])):
                     if key not in times:
                         order.append(key)
-                        times[key] = {"gradients": [], "plain": [], "record": record,
-                                      "gradients_epochs": [], "plain_epochs": []}  # fmt: skip
-                    times[key][way].append(record.summary.train_s)
-                    times[key][f"{way}_epochs"].append(list(record.history.epoch_train_s))
+                        times[key] = {"gradients": [], "plain": []}
+                    times[key][way].append(record)
     return order, times
 
 
-def split_epochs(runs: list[list[float]]) -> tuple[float, float]:
+def train_seconds(records) -> list[float]:
+    return [r.summary.train_s for r in records]
+
+
+def split_epochs(records) -> tuple[float, float]:
     """`(median first epoch, median over runs of the summed later epochs)` in seconds.
 
     The first epoch carries the one-off cost of tracing the train step (larger
     with the gradient statistics in it); the later ones the per-step cost.
     """
+    runs = [r.history.epoch_train_s for r in records]
     first = statistics.median(r[0] for r in runs)
     later = statistics.median(sum(r[1:]) for r in runs)
     return first, later
@@ -104,11 +107,12 @@ def table(order, times) -> list[str]:
         t = times[key]
         if not t["gradients"] or not t["plain"]:
             continue
-        grad, plain = statistics.median(t["gradients"]), statistics.median(t["plain"])
-        paired = statistics.median(p / g for g, p in zip(t["gradients"], t["plain"]))
-        record = t["record"]
+        g_s, p_s = train_seconds(t["gradients"]), train_seconds(t["plain"])
+        grad, plain = statistics.median(g_s), statistics.median(p_s)
+        paired = statistics.median(p / g for g, p in zip(g_s, p_s))
+        record = t["gradients"][0]
         point = ", ".join(f"{k}={v}" for k, v in key[2])
-        (g_first, g_later), (p_first, p_later) = split_epochs(t["gradients_epochs"]), split_epochs(t["plain_epochs"])
+        (g_first, g_later), (p_first, p_later) = split_epochs(t["gradients"]), split_epochs(t["plain"])
         later = f"{p_later / g_later:.3f}" if g_later > 0 else "-"
         lines.append(f"| {key[0]} | {key[1]}{f' at {point}' if point else ''} | {record.summary.epochs_run} | {record.summary.steps_run} | "
                      f"{grad:.2f} | {plain:.2f} | {plain / grad:.3f} | {paired:.3f} | "
@@ -142,12 +146,12 @@ def main(argv=None) -> None:
     print(header, flush=True)
     order, times = measure(str(resolve_path(args.suite)), args.backend, args.repeats, extra)
     lines = table(order, times)
-    env = next(iter(times.values()))["record"].env if times else None
+    env = next(r for t in times.values() for r in t["gradients"] + t["plain"]).env if times else None
     versions = f"keras={env.keras} {env.backend}={env.backend_version}" if env else ""
     print("\n" + "\n".join(lines))
     command = " ".join(["python -m benchmarks.perf.bench_harness", *(argv if argv is not None else sys.argv[1:])])
-    raw = [f"- {key[1]} ({key[0]}): instrumented {[round(v, 2) for v in times[key]['gradients']]}, "
-           f"plain {[round(v, 2) for v in times[key]['plain']]}" for key in order]  # fmt: skip
+    raw = [f"- {key[1]} ({key[0]}): instrumented {[round(v, 2) for v in train_seconds(times[key]['gradients'])]}, "
+           f"plain {[round(v, 2) for v in train_seconds(times[key]['plain'])]}" for key in order]  # fmt: skip
     text = "\n".join([
         "# Harness overhead: `gradzoo run` against `gradzoo run --no-gradients`",
         "",
@@ -174,7 +178,6 @@ def main(argv=None) -> None:
         *raw,
         "",
     ])  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
     from benchmarks.storage import write_atomic  # imports Keras: not before the backend is chosen
 
     write_atomic(out, text)
