@@ -1,5 +1,6 @@
 """The benchmark harness end to end: suites -> runs -> records -> tables, resume, divergence, bad input."""
 
+import gzip
 import json
 import os
 import signal
@@ -55,7 +56,7 @@ def test_tiny_suite_end_to_end(tiny_results):
         assert col in conv.columns, col
     assert len(conv) == 6 and set(conv.phase) == {"eval"}
     assert set(conv.model) >= {"mlp_sigmoid_deep[depth=6, width=16]", "rnn_gru[units=4]"}
-    grads = pd.read_csv(tiny_results / "gradients.csv")
+    grads = pd.read_csv(tiny_results / "gradients.csv.gz")
     for col in ["run_id", "model", "epoch", "layer", "depth_index", "grad_norm_min", "grad_norm_mean", "grad_norm_max"]:
         assert col in grads.columns, col
     assert (grads.grad_norm_min <= grads.grad_norm_mean + 1e-12).all()
@@ -84,24 +85,24 @@ def test_clip_sweep_shows_in_the_gradient_log(tiny_results):
 
 
 def test_rerun_skips_recorded_runs(tiny_results, capsys):
-    before = {p.name: p.read_bytes() for p in (tiny_results / "records").glob("*.json")}
+    before = {p.name: p.read_bytes() for p in (tiny_results / "records").glob("*.json.gz")}
     assert main(["run", TINY, "--out", str(tiny_results)]) == 0
     assert "6 already recorded" in capsys.readouterr().out
-    after = {p.name: p.read_bytes() for p in (tiny_results / "records").glob("*.json")}
+    after = {p.name: p.read_bytes() for p in (tiny_results / "records").glob("*.json.gz")}
     assert before == after
 
 
 def test_unreadable_records_are_named_and_retrained(tiny_results, tmp_path, capsys):
     out = tmp_path / "out"
     (out / "records").mkdir(parents=True)
-    files = sorted((tiny_results / "records").glob("*.json"))
+    files = sorted((tiny_results / "records").glob("*.json.gz"))
     for f in files:
         (out / "records" / f.name).write_bytes(f.read_bytes())
     truncated, fieldless = files[0].name, files[1].name
-    (out / "records" / truncated).write_text(files[0].read_text()[:1000])
-    data = json.loads(files[1].read_text())
+    (out / "records" / truncated).write_bytes(gzip.compress(gzip.decompress(files[0].read_bytes())[:1000]))
+    data = json.loads(gzip.decompress(files[1].read_bytes()))
     del data["history"]
-    (out / "records" / fieldless).write_text(json.dumps(data))
+    (out / "records" / fieldless).write_bytes(gzip.compress(json.dumps(data).encode()))
 
     assert main(["report", "--results", str(out)]) == 0
     said = capsys.readouterr().out
@@ -120,17 +121,17 @@ def test_killed_suite_resumes_without_duplicates(tmp_path):
     cmd = [sys.executable, "-m", "benchmarks.cli", "run", TINY, "--out", str(out)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
-    while time.time() < deadline and len(list((out / "records").glob("*.json"))) < 2:
+    while time.time() < deadline and len(list((out / "records").glob("*.json.gz"))) < 2:
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)  # kill -9, mid-run
     proc.wait()
-    survivors = {p.name: p.read_bytes() for p in (out / "records").glob("*.json")}
+    survivors = {p.name: p.read_bytes() for p in (out / "records").glob("*.json.gz")}
     assert 2 <= len(survivors) < 6
     for blob in survivors.values():
-        json.loads(blob)  # complete, never truncated
+        json.loads(gzip.decompress(blob))  # complete, never truncated
 
     assert main(["run", TINY, "--out", str(out)]) == 0
-    ids = [records_mod.read_record(p).run_id for p in (out / "records").glob("*.json")]
+    ids = [records_mod.read_record(p).run_id for p in (out / "records").glob("*.json.gz")]
     assert len(ids) == len(set(ids)) == 6
     for name, blob in survivors.items():
         assert (out / "records" / name).read_bytes() == blob  # nothing recorded was touched
@@ -186,7 +187,7 @@ def test_divergence_is_recorded_and_the_suite_goes_on(tmp_path):
     assert not clipped.diverged and clipped.summary.epochs_run == 3
     conv = pd.read_csv(tmp_path / "out" / "convergence.csv")
     assert conv.set_index("registry_model").loc["mlp_relu_large_init", "verdict"] == "exploding"
-    text = records_mod.record_path(tmp_path / "out", base.run_id).read_text()
+    text = gzip.decompress(records_mod.record_path(tmp_path / "out", base.run_id).read_bytes()).decode()
     assert "NaN" not in text and "Infinity" not in text  # strict JSON, whatever diverged
 
 

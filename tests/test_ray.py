@@ -4,6 +4,7 @@ executor, records written once by the driver, a killed driver resumed, a cluster
 One Ray instance serves the module; like `gradzoo run`, it ships the driver's code to its workers.
 """
 
+import gzip
 import json
 import os
 import signal
@@ -69,11 +70,11 @@ def resumed(cluster, suite, tmp_path_factory):
     proc = subprocess.Popen(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.time() + 180
-    while time.time() < deadline and not list(out.glob("records/*.json")) and proc.poll() is None:
+    while time.time() < deadline and not list(out.glob("records/*.json.gz")) and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    survivors = {p.name: p.read_bytes() for p in out.glob("records/*.json")}
+    survivors = {p.name: p.read_bytes() for p in out.glob("records/*.json.gz")}
 
     handed = []
     submit = RayExecutor.submit
@@ -106,13 +107,13 @@ def test_a_killed_ray_driver_resumes_and_records_every_run_once(resumed, suite):
     assert resumed["status"] == 0
     assert 1 <= len(survivors) < total, "the driver should have been killed mid-suite"
     for blob in survivors.values():
-        json.loads(blob)  # written whole by the driver, never a partial file
-    ids = [records_mod.read_record(p).run_id for p in out.glob("records/*.json")]
+        json.loads(gzip.decompress(blob))  # written whole by the driver, never a partial file
+    ids = [records_mod.read_record(p).run_id for p in out.glob("records/*.json.gz")]
     assert len(ids) == len(set(ids)) == total
     for name, blob in survivors.items():
         assert (out / "records" / name).read_bytes() == blob  # recorded runs were skipped, not trained again
     # The second driver handed out exactly the runs that had no record, each once.
-    assert sorted(resumed["handed"]) == sorted(set(ids) - {n.removesuffix(".json") for n in survivors})
+    assert sorted(resumed["handed"]) == sorted(set(ids) - {n.removesuffix(".json.gz") for n in survivors})
 
 
 def test_ray_gives_the_local_executors_run_ids_and_numbers(resumed, local_out):

@@ -1,4 +1,4 @@
-"""The run record: one typed JSON file per run, the single source of truth.
+"""The run record: one typed JSON file per run (gzip-compressed), the single source of truth.
 
 `RunRecord` is the only definition of the format. `benchmarks.harness.runner`
 builds it; tables, verdicts, claims, figures, reports, the README headline, the
@@ -7,7 +7,13 @@ and accessors, never through string keys.
 
 A record is written once, atomically (`benchmarks.storage.write_atomic`), so a
 run killed at any moment, even by SIGKILL, leaves either its complete record
-or none. It is strict JSON: a non-finite number (a diverged run's NaN or
+or none. Its file is `records/<run_id>.json.gz`: compact strict JSON, gzip-compressed
+(`zcat records/<id>.json.gz | jq .summary` reads one; Python's `gzip` and `json` too),
+with the gradient log at the float32 precision it was measured in (its per-step arrays, which
+only figures read, at 4 significant digits: see `codec.PER_STEP_DIGITS`). Older
+`<run_id>.json` files (plain JSON) are still read. Reading treats a file as
+untrusted: regular files only, a size and a nesting cap before parsing, and
+every field checked for kind and domain (`records.types`). It is strict JSON: a non-finite number (a diverged run's NaN or
 infinite loss or gradient norm) is written as `null`, and its JSON Pointer and
 value are kept under the top-level `nonfinite` key (`{"/history/loss/3": "nan"}`),
 so `jq` or JavaScript can read every record and loading restores the numbers
@@ -18,15 +24,18 @@ Schema history (`schema`):
 - 1: the first harness's records: an inline dict with bare `NaN` tokens.
   They load through `migrate_v1` (the typed fields a v1 run did not know get
   their neutral values), so old result folders keep working.
-- 2: this module.
+- 2: this module. (Its files became `.json.gz` without a schema change: the
+  fields are the same.)
 """
 
 from benchmarks.harness.records.config import CLIP_KEYS, PHASES, SCHEMA_VERSION, RunConfig, sweep_label
 from benchmarks.harness.records.files import (
     RECORDS_SUBDIR,
+    SUFFIX,
     Scan,
     load_records,
     read_record,
+    record_files,
     record_path,
     recorded_ids,
     records_dir,
@@ -52,8 +61,8 @@ from benchmarks.harness.records.schema import (
 )
 
 __all__ = [
-    "CLIP_KEYS", "PHASES", "RECORDS_SUBDIR", "SCHEMA_VERSION", "ActivationLayer", "ActivationLog", "DatasetSummary", "EpochStats",
+    "CLIP_KEYS", "PHASES", "RECORDS_SUBDIR", "SUFFIX", "SCHEMA_VERSION", "ActivationLayer", "ActivationLog", "DatasetSummary", "EpochStats",
     "Environment", "GradientLog", "Hardware", "History", "LayerInfo", "ModelInfo", "RunConfig", "RunRecord", "Scan",
-    "Summary", "TemporalLog", "Trial", "TuningInfo", "load_records", "read_record", "record_path", "recorded_ids",
+    "Summary", "TemporalLog", "Trial", "TuningInfo", "load_records", "read_record", "record_files", "record_path", "recorded_ids",
     "records_dir", "scan", "sweep_label", "write_record",
 ]

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
-import typing
+
+import numpy as np
 
 from benchmarks.errors import RecordError
 from benchmarks.harness.records.migrate import migrate_v1
 from benchmarks.harness.records.config import SCHEMA_VERSION
+from benchmarks.harness.records.types import METRIC_RANGE
 
 
 def encode(record) -> dict:
     """Strict-JSON-ready data: non-finite numbers as `null`, their JSON Pointers under `nonfinite`."""
     flags: dict[str, str] = {}
-    data = _encode_nonfinite(to_plain(record), "", flags)
+    data = to_plain(record)
+    for key in _MEASURED_IN_FLOAT32:
+        if data.get(key) is not None:
+            data[key] = _as_float32(data[key])
+    data = _encode_nonfinite(data, "", flags)
     data["nonfinite"] = flags
     return data
 
@@ -36,7 +41,59 @@ def decode(cls, data, where: str):
     else:
         data = _decode_nonfinite(dict(data), data.get("nonfinite") or {}, where)
     data.pop("nonfinite", None)
-    return build(cls, data, where)
+    record = build(cls, data, where)
+    check_domain(record, where)
+    return record
+
+
+def check_domain(record, where: str) -> None:
+    """The checks no single field's type can make: dates, and scores within their metric's range.
+
+    Raises:
+        RecordError: naming `where`, the field and what is accepted.
+    """
+    import datetime as _dt
+
+    try:
+        _dt.datetime.fromisoformat(record.created)
+    except ValueError:
+        raise RecordError(f"{where}: `created` must be an ISO 8601 date. Received: {record.created!r:.60}.") from None
+    metric = record.dataset.metric
+    low, high = METRIC_RANGE.get(metric, (-math.inf, math.inf))
+    s, h = record.summary, record.history
+    scores = {"dataset.chance": [record.dataset.chance], "dataset.target": [record.dataset.target],
+              "summary.final_train_metric": [s.final_train_metric], "summary.final_val_metric": [s.final_val_metric],
+              "summary.best_val_metric": [s.best_val_metric], "summary.test_metric": [s.test_metric],
+              "history.metric": h.metric, "history.val_metric": h.val_metric}  # fmt: skip
+    for field, values in scores.items():
+        for i, value in enumerate(values):
+            # NaN is a diverged run's score, not a value out of range.
+            if value is not None and not math.isnan(value) and not low <= value <= high:
+                at = f"{field}[{i}]" if field.startswith("history") else field
+                raise RecordError(f"{where}: `{at}` is {value!r}, outside the range of {metric} ({low:g} to {high:g}).")
+
+
+# The gradient log and the gradient through time are float32 arithmetic on the device: written with the
+# shortest decimal that reads back as the same float32 (`0.1`, not `0.10000000149011612`), they lose
+# nothing and take half the characters. The per-step arrays, three quarters of a record, feed only the
+# step-resolved figures (log-scale heatmaps and norm curves): they keep 4 significant digits, a relative
+# error below 1e-4 that no figure can show. Everything a table, verdict or claim reads (per-epoch
+# min/mean/max, curves, summary) keeps its full precision.
+_MEASURED_IN_FLOAT32 = ("gradients", "temporal")
+_PER_STEP = ("norms", "global_norm_pre", "global_norm_post")
+PER_STEP_DIGITS = 4
+
+
+def _as_float32(value, digits: int | None = None):
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return value
+        return float(f"{value:.{digits}g}") if digits else float(str(np.float32(value)))
+    if isinstance(value, dict):
+        return {k: _as_float32(v, PER_STEP_DIGITS if k in _PER_STEP else digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_float32(v, digits) for v in value]
+    return value
 
 
 def to_plain(value):
@@ -88,57 +145,60 @@ def _decode_nonfinite(data: dict, flags: dict, where: str) -> dict:
     return data
 
 
-_HINTS: dict[type, dict] = {}
-_SCALARS = {"int": int, "float": (int, float), "str": str, "bool": bool, "dict": dict, "list": list}
+_ADAPTERS: dict[type, object] = {}
+
+# pydantic's error types in the record's own words: "`summary.epochs_run` must be an integer".
+_WORDING = {
+    "int_type": "must be an integer", "int_from_float": "must be an integer", "float_type": "must be a number",
+    "string_type": "must be a string", "bool_type": "must be true or false", "list_type": "must be a list",
+    "dict_type": "must be an object", "dataclass_type": "must be a JSON object", "dataclass_exact_type": "must be a JSON object",
+    "greater_than_equal": "must not be negative",
+}  # fmt: skip
 
 
-def _hints(cls) -> dict:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+def _adapter(cls):
+    if cls not in _ADAPTERS:
+        from pydantic import TypeAdapter  # imported on first read: `gradzoo --help` stays light
+
+        _ADAPTERS[cls] = TypeAdapter(cls)
+    return _ADAPTERS[cls]
 
 
 def build(cls, data, file: str, path: str = ""):
-    """An instance of dataclass `cls` from JSON data, checking presence and kind of every field.
+    """An instance of dataclass `cls` from JSON data, every field checked for kind and domain.
+
+    The checks are the field types of `cls` (`benchmarks.harness.records.types`),
+    applied by pydantic's validator: a number is a number (never `"12345"` or
+    `true`), counts and durations are not negative, closed vocabularies (a
+    run's status, a layer's kind) hold one of their values.
 
     Raises:
-        RecordError: naming `file` and the field that is missing or of the wrong kind.
+        RecordError: naming `file` and the first field that is missing or wrong.
     """
+    from pydantic import ValidationError
+
     if not isinstance(data, dict):
         raise RecordError(f"{file}: `{path or 'the record'}` must be a JSON object.")
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        field_path = f"{path}.{f.name}" if path else f.name
-        if f.name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise RecordError(f"{file} lacks the field `{field_path}`.")
-            continue
-        kwargs[f.name] = _convert(_hints(cls)[f.name], data[f.name], file, field_path)
-    return cls(**kwargs)
+    try:
+        return _adapter(cls).validate_python(data)
+    except ValidationError as err:
+        raise RecordError(_first_error(err, file, path)) from None
 
 
-def _convert(hint, value, file: str, path: str):
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        hint = next(a for a in args if a is not type(None))
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if dataclasses.is_dataclass(hint):
-        return build(hint, value, file, path)
-    if origin is list:
-        if not isinstance(value, list):
-            raise RecordError(f"{file}: `{path}` must be a list. Received: {type(value).__name__}.")
-        if args and dataclasses.is_dataclass(args[0]):
-            return [build(args[0], v, file, f"{path}[{i}]") for i, v in enumerate(value)]
-        return value
-    name = getattr(hint, "__name__", str(hint))
-    expected = _SCALARS.get(name)
-    if expected is not None:
-        if not isinstance(value, expected) or (name in ("int", "float") and isinstance(value, bool)):
-            raise RecordError(f"{file}: `{path}` must be {_ARTICLE[name]}. Received: {value!r:.60}.")
-    return value
-
-
-_ARTICLE = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
-            "dict": "an object", "list": "a list"}  # fmt: skip
+def _first_error(err, file: str, prefix: str) -> str:
+    first = err.errors(include_url=False)[0]
+    parts = [prefix] if prefix else []
+    for part in first["loc"]:
+        if isinstance(part, int):
+            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+        else:
+            parts.append(str(part))
+    field = ".".join(parts) or "the record"
+    kind = first["type"]
+    if kind == "missing":
+        return f"{file} lacks the field `{field}`."
+    if kind == "literal_error":
+        expected = first.get("ctx", {}).get("expected", "")
+        return f"{file}: `{field}` must be one of {expected}. Received: {first['input']!r:.60}."
+    wording = _WORDING.get(kind) or first["msg"].replace("Input should be", "must be")
+    return f"{file}: `{field}` {wording}. Received: {first['input']!r:.60}."

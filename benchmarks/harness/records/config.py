@@ -6,6 +6,8 @@ import dataclasses
 import hashlib
 import json
 
+from benchmarks.harness.records.types import Bool, Count, Int, Phase, Str
+
 SCHEMA_VERSION = 2  # of the record format: see benchmarks.harness.records
 PHASES = ("eval", "tune")
 CLIP_KEYS = ("clipnorm", "global_clipnorm", "clipvalue")
@@ -36,25 +38,25 @@ class RunConfig:
         devices: local devices one run is trained across (data parallel).
     """
 
-    model: str
-    dataset: str
-    seed: int = 0
-    epochs: int = 10
-    batch_size: int = 128
+    model: Str
+    dataset: Str
+    seed: Int = 0
+    epochs: Count = 10
+    batch_size: Count = 128
     model_overrides: dict = dataclasses.field(default_factory=dict)
     dataset_params: dict = dataclasses.field(default_factory=dict)
     optimizer: dict = dataclasses.field(default_factory=dict)
-    suite: str = ""
-    group: str = ""
+    suite: Str = ""
+    group: Str = ""
     sweep: dict = dataclasses.field(default_factory=dict)
-    record_gradients: bool = True
-    grad_first_steps: int = 100
-    grad_stride: int = 10
-    phase: str = "eval"
-    tuned_over: str | None = None
-    backend: str = "tensorflow"
-    precision: str = "float32"
-    devices: int = 1
+    record_gradients: Bool = True
+    grad_first_steps: Count = 100
+    grad_stride: Count = 10
+    phase: Phase = "eval"
+    tuned_over: Str | None = None
+    backend: Str = "tensorflow"
+    precision: Str = "float32"
+    devices: Count = 1
 
     def to_dict(self) -> dict:
         """The config as JSON-ready data (only `RunConfig`'s own fields)."""

@@ -11,6 +11,7 @@ import dataclasses
 import math
 
 from benchmarks.harness.records.config import CLIP_KEYS, SCHEMA_VERSION, RunConfig, short_number
+from benchmarks.harness.records.types import Bool, Count, Int, LayerKind, MetricMode, Num, Seconds, Status, Str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,40 +24,40 @@ class ModelInfo:
     architecture the run is compared with (its own for a baseline).
     """
 
-    name: str
-    family: str
-    role: str
-    baseline: str | None
-    partners: list
-    description: str
+    name: Str
+    family: Str
+    role: Str
+    baseline: Str | None
+    partners: list[Str]
+    description: Str
     defaults: dict
     optimizer: dict
-    reference: str
-    architecture: str
-    pair: str
+    reference: Str
+    architecture: Str
+    pair: Str
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSummary:
     """The dataset a run trained on, without its data (`Dataset.to_dict()`)."""
 
-    name: str
+    name: Str
     params: dict
-    description: str
-    embedded: bool
-    task: str
-    input_shape: list
-    input_dtype: str
-    num_outputs: int
-    sequence_output: bool
-    loss: str
-    metric: str
-    metric_mode: str
-    chance: float
-    target: float
-    n_train: int
-    n_val: int
-    n_test: int
+    description: Str
+    embedded: Bool
+    task: Str
+    input_shape: list[Count | None]
+    input_dtype: Str
+    num_outputs: Count
+    sequence_output: Bool
+    loss: Str
+    metric: Str
+    metric_mode: MetricMode
+    chance: Num
+    target: Num
+    n_train: Count
+    n_val: Count
+    n_test: Count
     preprocessing: dict
 
     @property
@@ -71,90 +72,90 @@ class DatasetSummary:
 
 @dataclasses.dataclass(frozen=True)
 class Hardware:
-    machine: str | None
-    processor: str | None
-    cpu_count: int | None
-    devices: list
+    machine: Str | None
+    processor: Str | None
+    cpu_count: Count | None
+    devices: list[Str]
 
 
 @dataclasses.dataclass(frozen=True)
 class Environment:
     """Versions, hardware and provenance of a run."""
 
-    gradzoo: str | None
-    keras: str
-    backend: str
-    backend_version: str | None
-    python: str
-    platform: str
+    gradzoo: Str | None
+    keras: Str
+    backend: Str
+    backend_version: Str | None
+    python: Str
+    platform: Str
     hardware: Hardware
-    git_commit: str | None
-    executor: str = "local"
-    host: str | None = None
+    git_commit: Str | None
+    executor: Str = "local"
+    host: Str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class History:
     """Per-epoch curves (one value per epoch; `None` where a value was missing)."""
 
-    epoch: list
-    loss: list
-    metric: list
-    val_loss: list
-    val_metric: list
-    epoch_train_s: list
+    epoch: list[Count]
+    loss: list[Num | None]
+    metric: list[Num | None]
+    val_loss: list[Num | None]
+    val_metric: list[Num | None]
+    epoch_train_s: list[Seconds | None]
 
 
 @dataclasses.dataclass(frozen=True)
 class Summary:
     """Convergence figures of a run."""
 
-    epochs_run: int
-    steps_run: int
-    final_train_loss: float | None
-    final_val_loss: float | None
-    final_train_metric: float | None
-    final_val_metric: float | None
-    best_val_metric: float | None
-    test_loss: float | None
-    test_metric: float | None
-    test_metrics: dict
-    steps_to_target: int | None
-    epochs_to_target: int | None
-    seconds_to_target: float | None
-    train_s: float
-    fit_s: float
-    setup_s: float
-    samples_per_s: float | None
-    num_params: int
-    resumed_at_epoch: int | None = None
-    overflow_steps: int = 0
+    epochs_run: Count
+    steps_run: Count
+    final_train_loss: Num | None
+    final_val_loss: Num | None
+    final_train_metric: Num | None
+    final_val_metric: Num | None
+    best_val_metric: Num | None
+    test_loss: Num | None
+    test_metric: Num | None
+    test_metrics: dict[Str, Num | None]
+    steps_to_target: Count | None
+    epochs_to_target: Count | None
+    seconds_to_target: Seconds | None
+    train_s: Seconds
+    fit_s: Seconds
+    setup_s: Seconds
+    samples_per_s: Num | None
+    num_params: Count
+    resumed_at_epoch: Count | None = None
+    overflow_steps: Count = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class LayerInfo:
-    name: str
-    depth_index: int
-    kind: str
-    num_params: int
+    name: Str
+    depth_index: Count
+    kind: LayerKind
+    num_params: Count
 
 
 @dataclasses.dataclass(frozen=True)
 class EpochStats:
     """Per epoch: per-layer min/mean/max gradient norm over all finite steps, global norm and clip rate."""
 
-    min: list
-    mean: list
-    max: list
-    global_pre_mean: list
-    global_pre_max: list
-    clip_rate: list
+    min: list[list[Num | None]]
+    mean: list[list[Num | None]]
+    max: list[list[Num | None]]
+    global_pre_mean: list[Num | None]
+    global_pre_max: list[Num | None]
+    clip_rate: list[Num | None]
 
 
 @dataclasses.dataclass(frozen=True)
 class ActivationLayer:
-    name: str
-    activation: str
+    name: Str
+    activation: Str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,8 +163,8 @@ class ActivationLog:
     """Per epoch and activation layer: the saturated (sigmoid/tanh) or dead (ReLU) fraction."""
 
     layers: list[ActivationLayer]
-    saturation_level: float
-    per_epoch: list
+    saturation_level: Num
+    per_epoch: list[list[Num | None]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,19 +172,19 @@ class GradientLog:
     """The `GradientRecorder`'s log: per recorded step and per epoch (see its `summary()`)."""
 
     layers: list[LayerInfo]
-    first_steps: int
-    stride: int
-    steps: list
-    norms: list
-    global_norm_pre: list
-    global_norm_post: list
-    clipped: list
+    first_steps: Count
+    stride: Count
+    steps: list[Count]
+    norms: list[list[Num | None]]
+    global_norm_pre: list[Num | None]
+    global_norm_post: list[Num | None]
+    clipped: list[Bool | None]
     epoch: EpochStats
     activations: ActivationLog
-    nonfinite_step: int | None
-    steps_seen: int
-    overflow_steps: int = 0
-    loss_scaled: bool = False
+    nonfinite_step: Count | None
+    steps_seen: Count
+    overflow_steps: Count = 0
+    loss_scaled: Bool = False
 
     @property
     def weight_columns(self) -> list[int]:
@@ -195,20 +196,20 @@ class GradientLog:
 class TemporalLog:
     """Gradient through time: |dL/dx_t| per input step, at initialization and after each epoch."""
 
-    epochs: list
-    profiles: list
-    early_late_ratio: list
-    edge_fraction: float
+    epochs: list[Count]
+    profiles: list[list[Num | None]]
+    early_late_ratio: list[Num | None]
+    edge_fraction: Num
 
 
 @dataclasses.dataclass(frozen=True)
 class Trial:
     """One tuning trial as the evaluation run that followed it saw it."""
 
-    run_id: str
+    run_id: Str
     setting: dict
-    score: float | None
-    diverged: bool
+    score: Num | None
+    diverged: Bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,34 +229,34 @@ class TuningInfo:
     """
 
     space: dict
-    method: str
-    budget: int
-    seed: int
-    epochs: int
+    method: Str
+    budget: Count
+    seed: Int
+    epochs: Count
     trials: list[Trial]
     chosen: dict
-    source: str
+    source: Str
 
 
 @dataclasses.dataclass(frozen=True)
 class RunRecord:
     """One run: its config, what it trained, how it converged and its gradient log."""
 
-    run_id: str
-    created: str
+    run_id: Str
+    created: Str
     config: RunConfig
     optimizer: dict
     model: ModelInfo
     dataset: DatasetSummary
     env: Environment
-    status: str
-    diverged_step: int | None
+    status: Status
+    diverged_step: Count | None
     history: History
     summary: Summary
     gradients: GradientLog | None = None
     temporal: TemporalLog | None = None
     tuning: TuningInfo | None = None
-    schema: int = SCHEMA_VERSION
+    schema: Int = SCHEMA_VERSION
 
     # --- what readers compute, each in one place ---------------------------------
     @property
