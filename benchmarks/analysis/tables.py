@@ -2,7 +2,7 @@
 
 `write_tables(out_dir)` reads every record under `out_dir/records/` and writes
 `convergence.csv` (one row per run, tuning trials included, marked by `phase`),
-`gradients.csv` (one row per run, epoch and layer), and `comparison.csv` /
+`gradients.csv.gz` (one row per run, epoch and layer, gzip-compressed), and `comparison.csv` /
 `comparison.md` (each baseline beside its mitigated partner, evaluation runs
 only, mean ± std over seeds, the difference, the verdicts and what each model
 was tuned over). Nothing here is typed by hand: rerun it and the tables follow
@@ -10,6 +10,8 @@ the records. Every file is written atomically.
 """
 
 from __future__ import annotations
+
+import gzip
 
 from pathlib import Path
 
@@ -179,12 +181,14 @@ def write_tables(out_dir, records=None) -> dict:
     comparison = comparison_table(convergence)
     paths = {
         "convergence": out_dir / "convergence.csv",
-        "gradients": out_dir / "gradients.csv",
+        "gradients": out_dir / "gradients.csv.gz",
         "comparison_csv": out_dir / "comparison.csv",
         "comparison_md": out_dir / "comparison.md",
     }
     write_atomic(paths["convergence"], convergence.to_csv(index=False))
-    write_atomic(paths["gradients"], gradients_table(records).to_csv(index=False))
+    # One row per run, epoch and layer is the largest table by far; gzip (no timestamp, so the same
+    # records give the same bytes) keeps it a tenth of the size, and pandas, zcat and R read it as it is.
+    write_atomic(paths["gradients"], gzip.compress(gradients_table(records).to_csv(index=False).encode(), mtime=0))
     write_atomic(paths["comparison_csv"], comparison.to_csv(index=False))
     text = "# Comparison: each baseline beside its mitigated partner\n\n"
     text += ("Generated from the run records by `gradzoo run` / `gradzoo report`; evaluation runs only, mean ± std over "

@@ -198,7 +198,7 @@ def build_report(results_dir) -> dict:
            "Each baseline beside each mitigated partner run in the same group and sweep point; evaluation runs only, mean ± "
            "std over seeds, each model at its own tuned setting. Also in [comparison.csv](comparison.csv), with per-run rows "
            "(tuning trials included) in [convergence.csv](convergence.csv) and per-layer gradient norms in "
-           "[gradients.csv](gradients.csv).", ""]  # fmt: skip
+           "[gradients.csv.gz](gradients.csv.gz).", ""]  # fmt: skip
     md += [comparison_markdown(comparison).rstrip("\n") if not comparison.empty else "No baseline has a mitigated partner in these records.", ""]
 
     md += ["## Pairs", ""]
