@@ -60,7 +60,8 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None, checkpoint_dir=Non
         spec: the run.
         progress: optional `progress(kind, value)` callable, called with
             `("batches", n)` (steps per epoch) once, `("resumed", epoch)` when a
-            checkpoint is resumed, then `("batch", i)` after each train step and
+            checkpoint is resumed or `("discarded", reason)` when one cannot be
+            used (the run then starts from its first epoch), then `("batch", i)` after each train step and
             `("epoch", e)` after each epoch; the CLI draws its bars with it. On
             JAX and torch the `"batch"` calls come from a worker thread and may
             arrive out of order.
@@ -147,6 +148,10 @@ def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, exe
     checkpoint = RunCheckpoint(checkpoint_dir, spec.run_id) if checkpoint_dir is not None else None
     if checkpoint is not None:
         state = checkpoint.load()
+        if checkpoint.problem:
+            # Cut short or corrupt: h5py would fail on it at every rerun. The run starts over instead.
+            progress("discarded", checkpoint.problem)
+            checkpoint.remove()
         if state is not None:
             checkpoint.restore(model, state)
             for name, callback in stateful.items():
