@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ from benchmarks.storage import write_atomic
 
 CHECKPOINTS_SUBDIR = "checkpoints"
 STATE_FILE = "state.json"
-CHECKPOINT_SLACK = 1 << 20  # bytes asked free beyond twice the weights
+CHECKPOINT_SLACK = 1 << 18  # bytes asked free beyond twice the weights
 
 
 class RunCheckpoint:
@@ -86,11 +87,16 @@ class RunCheckpoint:
                 os.fsync(f.fileno())
             os.replace(tmp, self.directory / weights)
         except OSError as err:
+            code = err.errno or errno.EIO
+            # The failed h5py file lives on in the error's traceback; left to be finalized at exit, after
+            # HDF5 has shut down, it crashes the process (exit 139). Dropped and collected here instead.
+            err.__traceback__ = None
+            del err
+            gc.collect()
             with contextlib.suppress(OSError):
                 tmp.unlink()
             # h5py's message is a paragraph of HDF5 internals: keep the errno and name the file.
-            code = err.errno or errno.EIO
-            raise OSError(code, os.strerror(code), str(self.directory / weights)) from err
+            raise OSError(code, os.strerror(code), str(self.directory / weights)) from None
         state = {"run_id": self.run_id, "epoch": epoch, "weights": weights, "callbacks": callbacks}
         write_atomic(self.directory / STATE_FILE, json.dumps(_json_safe(state)))
         for old in self.directory.glob("epoch-*.weights.h5"):
@@ -105,19 +111,35 @@ class RunCheckpoint:
 
 
 def _check_space(model, path: Path) -> None:
-    """Raises `OSError(ENOSPC)` naming `path` when its folder has no room for the model's weights.
+    """Raises `OSError(ENOSPC)` naming `path` unless its folder has room for the model's weights.
 
-    h5py writing on a full disk fails in ways that can end the process with a
-    segfault, after the run's records are written but before Python can say
-    why, so the room is checked before h5py is asked to write.
+    h5py writing on a full disk can crash the process (a segfault inside
+    `File.close`, exit 139) before Python can say why, so the room is proven
+    before h5py is asked to write: the free space is read, then, where the
+    system allows, actually reserved (`posix_fallocate` of a scratch file, which
+    quotas and tmpfs account for too) and handed back just before the save.
     """
     import numpy as np
 
     variables = list(model.weights) + list(getattr(model.optimizer, "variables", []))
     need = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
     need = 2 * need + CHECKPOINT_SLACK  # HDF5's own structures, and the state file
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
     if shutil.disk_usage(path.parent).free < need:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        raise full
+    if not hasattr(os, "posix_fallocate"):
+        return
+    scratch = path.parent / ".space-check.tmp"
+    fd = os.open(scratch, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, need)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise full from None
+        # EOPNOTSUPP and the like: a filesystem that cannot reserve; the free space read above must do.
+    finally:
+        os.close(fd)
+        os.unlink(scratch)
 
 
 def _weights_problem(path: Path) -> str | None:
