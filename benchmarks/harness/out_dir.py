@@ -28,7 +28,7 @@ from benchmarks.storage import LOCK_NAME
 # checks that a run and a report write nothing this list lacks.
 FOLDERS = {
     RECORDS_SUBDIR: "run records",
-    f"{RECORDS_SUBDIR}/{UNREADABLE_SUBDIR}": "records it could not read",
+    f"{RECORDS_SUBDIR}/{UNREADABLE_SUBDIR}": "unreadable records moved aside",
     CHECKPOINTS_SUBDIR: "epoch checkpoints",
     "suites": "copies of the suites it ran",
     "figures": "report figures",
