@@ -202,11 +202,15 @@ def _close(inner: dict, outer) -> None:
 
 def _stopped_at(where: dict, total: int, out) -> str:
     """Where an interrupted suite stopped, in one sentence: the run, its model and seed, and the epoch in flight."""
-    spec, kept = where["spec"], f"the {where['finished']} finished records are kept in {out}/records"
+    finished = where["finished"]
+    kept = ("no run had finished yet" if finished == 0 else
+            f"the {finished} finished record{' is' if finished == 1 else 's are'} kept in {out}/records")  # fmt: skip
+    spec = where["spec"]
     if spec is None or where["started"] == where["finished"]:  # between runs, or on Ray (no per-run progress)
         return f"Stopped after {where['finished']} of {total} runs; {kept}."
     return (f"Stopped at run {where['started']} of {total} ({spec.model} on {spec.dataset}, seed {spec.seed}, epoch "
-            f"{where['epoch'] + 1} of {spec.epochs}); {kept}, and this run resumes from its last finished epoch.")  # fmt: skip
+            f"{where['epoch'] + 1} of {spec.epochs}); {kept}, and this run "
+            f"{'resumes from its last finished epoch' if where['epoch'] else 'starts again'}.")  # fmt: skip
 
 
 def positive_number(text: str) -> float:

@@ -92,8 +92,8 @@ def test_sigterm_and_ctrl_c_say_where_the_suite_stopped_and_how_to_resume(tmp_pa
     assert main(["run", suite, "--out", str(out)]) == status
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert (f"gradzoo: Stopped at run 2 of 2 (mlp_he_relu_bn on mnist1d, seed 0, epoch 2 of 2); the 1 finished records "
-            f"are kept in {out}/records, and this run resumes from its last finished epoch.") in err  # fmt: skip
+    assert (f"gradzoo: Stopped at run 2 of 2 (mlp_he_relu_bn on mnist1d, seed 0, epoch 2 of 2); the 1 finished record "
+            f"is kept in {out}/records, and this run resumes from its last finished epoch.") in err  # fmt: skip
     assert f"Resume with: gradzoo run {suite} --out {out}\n" in err
     assert len(records_mod.load_records(out)) == 1
     monkeypatch.undo()
