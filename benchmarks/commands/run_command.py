@@ -174,6 +174,8 @@ def run(args) -> None:
         finally:
             _close(inner, outer)
 
+        for path in result["moved"]:  # found unreadable only when its run's new record was written
+            print(f"Unreadable record moved aside to {path}, its run's new record written in its place.")
         final = scan(out).records
         recorded = {r.run_id: r for r in final}
         for group, point, model, tuning in plan.choices(recorded):

@@ -125,6 +125,19 @@ def test_an_entry_of_the_wrong_kind_is_one_sentence_before_training(tmp_path, su
     assert "move it away or give another --out." in err and err.count("\n") == 1
 
 
+def test_a_folder_gradzoo_cannot_write_is_one_sentence_before_training(tmp_path, suite, capsys, no_training, monkeypatch):
+    import benchmarks.harness.out_dir as out_dir
+
+    out = tmp_path / "out"
+    (out / "checkpoints").mkdir(parents=True)
+    # Permissions cannot be taken from root (these tests may run as root): `os.access` answers as for a user.
+    access = os.access
+    monkeypatch.setattr(out_dir.os, "access", lambda p, mode: Path(p).name != "checkpoints" and access(p, mode))
+    err = cli_error(main, ["run", suite, "--out", str(out)], capsys)
+    assert err == (f"gradzoo: error: {str(out / 'checkpoints')!r} cannot be written, and gradzoo keeps its epoch "
+                   "checkpoints there; make it writable or give another --out.\n")  # fmt: skip
+
+
 def test_report_checks_its_entries_too(tmp_path, trained, capsys):
     out = tmp_path / "out"
     shutil.copytree(trained, out)
