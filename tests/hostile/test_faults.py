@@ -118,7 +118,7 @@ def stopped(tmp_path_factory) -> tuple[str, Path]:
     return str(suite), out
 
 
-@pytest.mark.parametrize("damage", ["truncated", "corrupt", "missing"])
+@pytest.mark.parametrize("damage", ["truncated", "corrupt", "another model's"])
 def test_a_checkpoint_cut_short_is_discarded_with_one_line(tmp_path, stopped, capsys, damage):
     one_run, out = stopped[0], tmp_path / "out"
     shutil.copytree(stopped[1], out)
@@ -127,14 +127,18 @@ def test_a_checkpoint_cut_short_is_discarded_with_one_line(tmp_path, stopped, ca
         weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     elif damage == "corrupt":
         weights.write_bytes(b"\0" * weights.stat().st_size)
-    else:
-        weights.unlink()
+    else:  # whole, but nothing in it fits this run's model
+        import h5py
+
+        with h5py.File(weights, "w") as f:
+            f.create_dataset("layers/dense/vars/0", data=[1.0, 2.0])
     capsys.readouterr()
 
     assert main(["run", one_run, "--out", str(out)]) == 0
     said = capsys.readouterr()
-    reason = "is missing" if damage == "missing" else "is truncated or corrupt"
-    assert f"mlp_sigmoid_deep on mnist1d (seed 0): its checkpoint cannot be used (its weights file epoch-1.weights.h5 {reason}" in said.out
+    reason = ("its weights do not fit the model: " if damage == "another model's"
+              else "its weights file epoch-1.weights.h5 is truncated or corrupt")  # fmt: skip
+    assert f"mlp_sigmoid_deep on mnist1d (seed 0): its checkpoint cannot be used ({reason}" in said.out
     assert "); discarded, training from epoch 1." in said.out and "Traceback" not in said.err
     (record,) = records_mod.load_records(out)  # trained again from its first epoch
     assert record.summary.resumed_at_epoch is None and record.summary.epochs_run == 2
