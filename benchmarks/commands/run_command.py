@@ -68,15 +68,15 @@ def run(args) -> None:
     from benchmarks.analysis.claims import SUITE_COPIES, write_claims
     from benchmarks.analysis.formatting import format_number
     from benchmarks.analysis.tables import write_tables
+    from benchmarks.commands.stopping import exit_status, resume_command, sigterm_as_interrupt
     from benchmarks.datasets import check_available
     from benchmarks.harness.devices import check_precision
     from benchmarks.harness.execute import LocalExecutor, run_suite
-    from benchmarks.harness.plan import Plan
     from benchmarks.harness.out_dir import check_entries
+    from benchmarks.harness.plan import Plan
     from benchmarks.harness.records import scan
     from benchmarks.harness.records.quarantine import move_aside
     from benchmarks.harness.suites import check_builds, load_suite, resolve_path
-    from benchmarks.commands.stopping import exit_status, resume_command, sigterm_as_interrupt
     from benchmarks.storage import DirectoryLock, ensure_writable_dir, write_atomic
 
     if args.tensorboard and args.no_gradients:

@@ -62,10 +62,10 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None, checkpoint_dir=Non
         progress: optional `progress(kind, value)` callable, called with
             `("batches", n)` (steps per epoch) once, `("resumed", epoch)` when a
             checkpoint is resumed or `("discarded", reason)` when one cannot be
-            used (the run then starts from its first epoch), then `("batch", i)` after each train step and
-            `("epoch", e)` after each epoch; the CLI draws its bars with it. On
-            JAX and torch the `"batch"` calls come from a worker thread and may
-            arrive out of order.
+            used (the run then starts from its first epoch), then `("batch", i)`
+            after each train step and `("epoch", e)` after each epoch; the CLI
+            draws its bars with it. On JAX and torch the `"batch"` calls come
+            from a worker thread and may arrive out of order.
         save_model_to: if given, the trained model is saved there (`.keras`),
             compiled, unless the run diverged.
         checkpoint_dir: the output directory whose `checkpoints/<run_id>/`
