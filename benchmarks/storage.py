@@ -165,7 +165,8 @@ class DirectoryLock:
                 raise self._not_ours("a symbolic link") from None
             if err.errno == errno.EISDIR or self.path.is_dir():
                 raise self._not_ours("a folder") from None
-            raise
+            raise OutputError(f"{str(self.path)!r} cannot be opened for writing ({err.strerror}), and gradzoo keeps its "
+                              "lock there; make it writable or give another --out.") from None  # fmt: skip
         info = os.fstat(fd)
         kind = None if stat.S_ISREG(info.st_mode) else "a special file"
         # A hard link shares its content with a file elsewhere, which truncating would destroy.
