@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     """Entry point of the `gradzoo` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the line that resumes an interrupted run
     try:
         _quiet_logs(args.verbose)
         if getattr(args, "needs_keras", True):
@@ -64,15 +65,41 @@ def main(argv=None) -> int:
         # A user's mistake: one sentence, no traceback, before any training where that can be known.
         print(f"gradzoo: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM where a command turns it into one (`gradzoo run`)
+        from benchmarks.commands.stopping import exit_status
+
         print("gradzoo: interrupted; rerun the same command to resume.", file=sys.stderr)
-        return 130
-    except Exception:  # noqa: BLE001  (a bug: keep everything a report needs)
-        traceback.print_exc()
-        print("gradzoo: this is a bug in gradzoo, not in what you asked for; please report it with the traceback above.",
-              file=sys.stderr)  # fmt: skip
+        return exit_status(e)
+    except OSError as e:
+        if not e.filename:  # no file to name: nothing the user can act on, so a bug
+            return _bug()
+        # A full disk, or a folder made read-only mid-way: the user's to fix, and nothing recorded is lost.
+        if args.verbose:
+            traceback.print_exc()
+        print(f"gradzoo: error: {os_error_sentence(e)}", file=sys.stderr)
         return 1
+    except Exception:  # noqa: BLE001  (a bug: keep everything a report needs)
+        return _bug()
     return status or 0  # a command may say it partly failed (`gradzoo run` when some runs failed)
+
+
+def os_error_sentence(err: OSError) -> str:
+    """One sentence for an `OSError` that names its file: what failed, where, and that records are kept."""
+    import errno
+
+    where = repr(str(err.filename))
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"No space left on the device to write {where}; every record already written is kept: free some space "
+                "(or give another directory) and rerun the same command.")  # fmt: skip
+    reason = os.strerror(err.errno) if err.errno else (err.strerror or "failed")
+    return f"{where}: {reason.lower()}; every record already written is kept: fix that and rerun the same command."
+
+
+def _bug() -> int:
+    traceback.print_exc()
+    print("gradzoo: this is a bug in gradzoo, not in what you asked for; please report it with the traceback above.",
+          file=sys.stderr)  # fmt: skip
+    return 1
 
 
 if __name__ == "__main__":

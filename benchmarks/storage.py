@@ -13,6 +13,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from benchmarks.errors import OutputError
 from zoo.checks import cache_dir  # noqa: F401  (one cache directory for datasets and weights)
 
 LOCK_NAME = ".gradzoo.lock"
+_LOCK_CONTENT = re.compile(rb"pid \d+\s*")  # what `DirectoryLock` writes: a lock it may take over
 
 
 def write_atomic(path, data: bytes | str, mode: int | None = None) -> Path:
@@ -33,8 +35,22 @@ def write_atomic(path, data: bytes | str, mode: int | None = None) -> Path:
 
     Returns:
         The path written.
+
+    Raises:
+        OSError: the write failed (a full disk, a read-only folder); its
+            `filename` is `path`, so the CLI can name it in one sentence.
     """
     path = Path(path)
+    try:
+        return _write_atomic(path, data, mode)
+    except OSError as err:
+        if err.filename == str(path):
+            raise
+        # A full disk fails inside write() or fsync(), whose error names no file: name the one being written.
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+
+
+def _write_atomic(path: Path, data: bytes | str, mode: int | None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -113,6 +129,11 @@ class DirectoryLock:
     `fcntl.flock` on `OUT/.gradzoo.lock`, released by the kernel when the holder
     exits, even by SIGKILL, so a killed run never leaves a stale lock.
 
+    The lock file is opened without following links and only taken over when
+    it is a plain file holding what a lock holds (`pid N`, or nothing): a link,
+    a hard link or a user's file at its name is refused with an `OutputError`,
+    never written through or truncated.
+
     Use as a context manager: `with DirectoryLock(out): ...`.
     """
 
@@ -123,7 +144,7 @@ class DirectoryLock:
     def acquire(self) -> None:
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
@@ -135,9 +156,42 @@ class DirectoryLock:
                     "finish or give another --out."
                 ) from None
             raise
+        held = os.pread(fd, 4096, 0)
+        if held and not _LOCK_CONTENT.fullmatch(held):
+            os.close(fd)  # a file someone put there under our name: not ours to truncate
+            raise self._not_ours("a file gradzoo did not write")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
         self._fd = fd
+
+    def _open(self) -> int:
+        """Opens (or creates) the lock file itself, never what a link there points to, or raises `OutputError`."""
+        import stat
+
+        # O_NOFOLLOW: a symlink planted at the lock's name would have us write our pid into its target.
+        # O_NONBLOCK: a FIFO there would otherwise block the open.
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as err:
+            if os.path.islink(self.path):
+                raise self._not_ours("a symbolic link") from None
+            if err.errno == errno.EISDIR or self.path.is_dir():
+                raise self._not_ours("a folder") from None
+            raise OutputError(f"{str(self.path)!r} cannot be opened for writing ({err.strerror}), and gradzoo keeps its "
+                              "lock there; make it writable or give another --out.") from None  # fmt: skip
+        info = os.fstat(fd)
+        kind = None if stat.S_ISREG(info.st_mode) else "a special file"
+        # A hard link shares its content with a file elsewhere, which truncating would destroy.
+        kind = kind or ("a hard link to another file" if info.st_nlink > 1 else None)
+        if kind:
+            os.close(fd)
+            raise self._not_ours(kind)
+        return fd
+
+    def _not_ours(self, kind: str) -> OutputError:
+        return OutputError(f"{str(self.path)!r} is {kind}, but gradzoo keeps its lock there as a plain file it creates "
+                           "itself; move it away or give another --out.")  # fmt: skip
 
     def release(self) -> None:
         if self._fd is not None:

@@ -1,4 +1,9 @@
-"""`gradzoo report --results DIR`: records -> report.md, report.html, figures, tables and claims."""
+"""`gradzoo report --results DIR`: records -> report.md, report.html, figures, tables and claims.
+
+Its entries are checked first (`benchmarks.harness.out_dir`); a write that
+fails on the way (a full disk) is one sentence naming the file, exit status 1
+(see `benchmarks.cli`), and the records are never touched.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,13 @@ def add(subparsers) -> None:
 
 
 def run(args) -> None:
+    from pathlib import Path
+
+    from benchmarks.harness.out_dir import check_entries
     from benchmarks.reporting.report import build_report
 
+    if Path(args.results).is_dir():  # else build_report says what is wrong with it
+        check_entries(args.results, "--results")  # a folder where a table goes: one sentence before any work
     paths = build_report(args.results)
     for line in paths["skipped"]:
         print(f"Left out, unreadable: {line}")

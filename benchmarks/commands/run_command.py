@@ -3,8 +3,11 @@
 Everything that can be checked is checked before the first run trains: the
 suite (keys, overrides, optimizer and dataset parameters, every model built at
 its input shape), that the real datasets it needs are prepared, that OUT can be
-written, and that no other `gradzoo run` holds OUT. Unreadable records in OUT
-are named and their runs trained again.
+written (its own entries too: `benchmarks.harness.out_dir`), and that no other
+`gradzoo run` holds OUT. Unreadable records in OUT are named, moved aside to
+`OUT/records/unreadable/` (never overwritten) and their runs trained again.
+SIGTERM and Ctrl-C stop the suite with a line saying where and the command
+that resumes it (`benchmarks.commands.stopping`).
 
 `--executor ray` hands the runs to Ray tasks (`benchmarks.harness.ray_executor`;
 checked first too: Ray installed, the address answering, the GPUs asked for
@@ -65,11 +68,14 @@ def run(args) -> None:
     from benchmarks.analysis.claims import SUITE_COPIES, write_claims
     from benchmarks.analysis.formatting import format_number
     from benchmarks.analysis.tables import write_tables
+    from benchmarks.commands.stopping import exit_status, resume_command, sigterm_as_interrupt
     from benchmarks.datasets import check_available
     from benchmarks.harness.devices import check_precision
     from benchmarks.harness.execute import LocalExecutor, run_suite
+    from benchmarks.harness.out_dir import check_entries
     from benchmarks.harness.plan import Plan
     from benchmarks.harness.records import scan
+    from benchmarks.harness.records.quarantine import move_aside
     from benchmarks.harness.suites import check_builds, load_suite, resolve_path
     from benchmarks.storage import DirectoryLock, ensure_writable_dir, write_atomic
 
@@ -90,11 +96,13 @@ def run(args) -> None:
     check_builds(suite)
     executor = _ray_executor(args) if args.executor == "ray" else LocalExecutor()
     out = ensure_writable_dir(args.out)
+    check_entries(out, files=[f"{SUITE_COPIES}/{suite.name}.toml"])
     tensorboard = ensure_writable_dir(args.tensorboard, "--tensorboard") if args.tensorboard else None
     with DirectoryLock(out):
         found = scan(out)
-        for line in found.problem_lines():
-            print(f"Unreadable record, trained again: {line}")
+        for path, reason in found.problems:
+            # Still the user's (a newer gradzoo's, or edited by hand): moved, never overwritten by the new run.
+            print(f"Unreadable record, trained again: {reason} Moved aside to {move_aside(out, path)}.")
         write_atomic(out / SUITE_COPIES / f"{suite.name}.toml", resolve_path(args.suite).read_bytes())
 
         recorded = {r.run_id: r for r in found.records}
@@ -107,18 +115,25 @@ def run(args) -> None:
 
         outer = tqdm(total=total - done, desc="suite", unit="run", position=0)
         inner = {}
+        where = {"started": done, "finished": done, "spec": None, "epoch": 0}  # for the line when stopped
 
         def progress_factory(spec):
+            where.update(started=where["started"] + 1, spec=spec, epoch=0)
             label = f"{spec.model} seed {spec.seed}" + (" (tuning)" if spec.phase == "tune" else "")
             inner["bar"] = bar = tqdm(total=spec.epochs, desc=label, unit="epoch", position=1, leave=False)
 
             def progress(kind, value):
                 if kind == "epoch":
                     bar.update(1)
+                    where["epoch"] = value + 1
                 elif kind == "resumed":
                     bar.update(value)
+                    where["epoch"] = value
                     tqdm.write(f"  {spec.model} on {spec.dataset} (seed {spec.seed}): resumed at epoch {value + 1} "
                                f"of {spec.epochs} from its checkpoint.")  # fmt: skip
+                elif kind == "discarded":
+                    tqdm.write(f"  {spec.model} on {spec.dataset} (seed {spec.seed}): its checkpoint cannot be used "
+                               f"({value}); discarded, training from epoch 1.")  # fmt: skip
 
             return progress
 
@@ -126,6 +141,7 @@ def run(args) -> None:
             if "bar" in inner:
                 inner.pop("bar").close()
             outer.update(1)
+            where["finished"] += 1
             if record.diverged:
                 c = record.config
                 tqdm.write(f"  {record.label} on {c.dataset} (seed {c.seed}) diverged at step {record.diverged_step}: recorded.")
@@ -149,12 +165,17 @@ def run(args) -> None:
             executor.progress_factory = progress_factory
             executor.tensorboard_dir = tensorboard
         try:
-            result = run_suite(plan, out, executor, on_record=on_record, on_failure=on_failure, on_status=on_status)
+            with sigterm_as_interrupt():
+                result = run_suite(plan, out, executor, on_record=on_record, on_failure=on_failure, on_status=on_status)
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM
+            _close(inner, outer)
+            print(f"gradzoo: {_stopped_at(where, total, out)}\nResume with: {resume_command(args.argv)}", file=sys.stderr)
+            return exit_status(stop)
         finally:
-            if "bar" in inner:
-                inner.pop("bar").close()
-            outer.close()
+            _close(inner, outer)
 
+        for path in result["moved"]:  # found unreadable only when its run's new record was written
+            print(f"Unreadable record moved aside to {path}, its run's new record written in its place.")
         final = scan(out).records
         recorded = {r.run_id: r for r in final}
         for group, point, model, tuning in plan.choices(recorded):
@@ -173,6 +194,25 @@ def run(args) -> None:
                   "run is recorded. Rerun the same command to try the failed ones again.", file=sys.stderr)  # fmt: skip
             return 1
         return 0
+
+
+def _close(inner: dict, outer) -> None:
+    if "bar" in inner:
+        inner.pop("bar").close()
+    outer.close()
+
+
+def _stopped_at(where: dict, total: int, out) -> str:
+    """Where an interrupted suite stopped, in one sentence: the run, its model and seed, and the epoch in flight."""
+    finished = where["finished"]
+    kept = ("no run had finished yet" if finished == 0 else
+            f"the {finished} finished record{' is' if finished == 1 else 's are'} kept in {out}/records")  # fmt: skip
+    spec = where["spec"]
+    if spec is None or where["started"] == where["finished"]:  # between runs, or on Ray (no per-run progress)
+        return f"Stopped after {where['finished']} of {total} runs; {kept}."
+    return (f"Stopped at run {where['started']} of {total} ({spec.model} on {spec.dataset}, seed {spec.seed}, epoch "
+            f"{where['epoch'] + 1} of {spec.epochs}); {kept}, and this run "
+            f"{'resumes from its last finished epoch' if where['epoch'] else 'starts again'}.")  # fmt: skip
 
 
 def positive_number(text: str) -> float:

@@ -17,10 +17,12 @@ Whatever the executor, no run id is handed out twice by one `run_suite`.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from benchmarks.harness import records as records_mod
 from benchmarks.harness.checkpoints import RunCheckpoint
 from benchmarks.harness.plan import Plan
+from benchmarks.harness.records.quarantine import move_aside
 from benchmarks.harness.spec import RunSpec
 
 
@@ -93,12 +95,14 @@ def run_suite(plan: Plan, out_dir, executor=None, on_record=None, on_failure=Non
         on_status: called with `(done, running, pending)` counts whenever they change.
 
     Returns:
-        `{"ran": [...ids], "skipped": [...ids], "failed": [...ids]}`.
+        `{"ran": [...ids], "skipped": [...ids], "failed": [...ids], "moved": [...paths]}`, where `moved`
+        lists the unreadable records that were in the way of a new one, moved aside
+        (`benchmarks.harness.records.quarantine`) rather than overwritten.
     """
     executor = executor or LocalExecutor()
     recorded = {r.run_id: r for r in records_mod.scan(out_dir).records}
     skipped = {s.run_id for s in plan.specs(recorded)[0] if s.run_id in recorded}
-    ran, failed, handed = [], [], set()
+    ran, failed, handed, moved = [], [], set(), []
     executor.start(out_dir)
     try:
         while True:
@@ -119,6 +123,9 @@ def run_suite(plan: Plan, out_dir, executor=None, on_record=None, on_failure=Non
                         raise RuntimeError(f"Run {outcome.spec.run_id} failed: {outcome.error}")
                     on_failure(outcome)
                     continue
+                path = records_mod.record_path(out_dir, outcome.record.run_id)
+                if os.path.lexists(path):  # one it could not read: the user's still, so moved rather than overwritten
+                    moved.append(move_aside(out_dir, path))
                 records_mod.write_record(out_dir, outcome.record)
                 RunCheckpoint(out_dir, outcome.record.run_id).remove()
                 recorded[outcome.record.run_id] = outcome.record
@@ -127,4 +134,4 @@ def run_suite(plan: Plan, out_dir, executor=None, on_record=None, on_failure=Non
                     on_record(outcome.record)
     finally:
         executor.stop()
-    return {"ran": ran, "skipped": sorted(skipped), "failed": failed}
+    return {"ran": ran, "skipped": sorted(skipped), "failed": failed, "moved": moved}

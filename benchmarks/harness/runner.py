@@ -13,6 +13,7 @@ import contextlib
 import datetime as _dt
 import math
 import time
+import warnings
 
 from benchmarks.errors import UserError
 from benchmarks.harness.callbacks import Convergence, DataOrder, EpochCheckpoint, as_float
@@ -60,10 +61,11 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None, checkpoint_dir=Non
         spec: the run.
         progress: optional `progress(kind, value)` callable, called with
             `("batches", n)` (steps per epoch) once, `("resumed", epoch)` when a
-            checkpoint is resumed, then `("batch", i)` after each train step and
-            `("epoch", e)` after each epoch; the CLI draws its bars with it. On
-            JAX and torch the `"batch"` calls come from a worker thread and may
-            arrive out of order.
+            checkpoint is resumed or `("discarded", reason)` when one cannot be
+            used (the run then starts from its first epoch), then `("batch", i)`
+            after each train step and `("epoch", e)` after each epoch; the CLI
+            draws its bars with it. On JAX and torch the `"batch"` calls come
+            from a worker thread and may arrive out of order.
         save_model_to: if given, the trained model is saved there (`.keras`),
             compiled, unless the run diverged.
         checkpoint_dir: the output directory whose `checkpoints/<run_id>/`
@@ -101,8 +103,25 @@ def run_one(spec: RunSpec, progress=None, save_model_to=None, checkpoint_dir=Non
     problem = clipping_problem(spec.devices, settings) or batch_problem(spec.devices, spec.batch_size, sizes)
     if problem:
         raise UserError(f"Run {spec.run_id}: {problem}")
+    args = (spec, dataset, settings, progress, save_model_to, checkpoint_dir, executor, t_setup, tensorboard_dir)
     with dtype_policy(spec.precision), distribution_scope(spec.devices):
-        return _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, executor, t_setup, tensorboard_dir)
+        try:
+            return _train(*args)
+        except _UnfitCheckpoint as err:
+            # Read whole but not this model's (edited, or copied from another run): it may have loaded
+            # part-way, so the model is built afresh, from the run's seed, without it.
+            progress("discarded", str(err))
+            err.checkpoint.remove()
+            keras.utils.set_random_seed(spec.seed)
+            return _train(*args)
+
+
+class _UnfitCheckpoint(Exception):
+    """A checkpoint whose weights do not load into its run's model."""
+
+    def __init__(self, checkpoint, reason: str):
+        super().__init__(reason)
+        self.checkpoint = checkpoint
 
 
 def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, executor, t_setup, tensorboard_dir=None):
@@ -147,8 +166,21 @@ def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, exe
     checkpoint = RunCheckpoint(checkpoint_dir, spec.run_id) if checkpoint_dir is not None else None
     if checkpoint is not None:
         state = checkpoint.load()
+        if checkpoint.problem:
+            # Cut short or corrupt: h5py would fail on it at every rerun. The run starts over instead.
+            progress("discarded", checkpoint.problem)
+            checkpoint.remove()
         if state is not None:
-            checkpoint.restore(model, state)
+            try:
+                # Keras warns about each part that does not fit before it raises: one line says it instead.
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    checkpoint.restore(model, state)
+            except (OSError, ValueError, KeyError) as err:
+                reason = " ".join(str(err).split())[:120]
+                raise _UnfitCheckpoint(checkpoint, f"its weights do not fit the model: {reason}") from None
+            for w in caught:  # a checkpoint that loaded: its warnings are the user's to see
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             for name, callback in stateful.items():
                 if name in state["callbacks"]:
                     callback.set_state(state["callbacks"][name])
