@@ -34,7 +34,7 @@ FOLDERS = {
     "figures": "report figures",
 }
 # Files, each replaced whole by `benchmarks.storage.write_atomic` (the lock is checked by `DirectoryLock`).
-FILES = ("convergence.csv", "gradients.csv", "comparison.csv", "comparison.md", "claims.csv", "claims.md",
+FILES = ("convergence.csv", "gradients.csv.gz", "comparison.csv", "comparison.md", "claims.csv", "claims.md",
          "report.md", "report.html")  # fmt: skip
 OWN = (*FOLDERS, *FILES, LOCK_NAME)
 
