@@ -104,22 +104,16 @@ def load_dataset_split(name: str, params: dict, data_dir=None) -> tuple[np.ndarr
     return np.asarray(x)[:MAX_EXAMPLES], np.asarray(y)[:MAX_EXAMPLES], label
 
 
-def load_npz(path) -> tuple[np.ndarray, np.ndarray, str]:
-    """Arrays `x` and `y` from an `.npz` file (`np.savez(path, x=..., y=...)`), read without pickle.
+def load_npz(path, max_rows: int = MAX_EXAMPLES) -> tuple[np.ndarray, np.ndarray, str]:
+    """The first `max_rows` rows of arrays `x` and `y` in an `.npz` file, read lazily and without pickle.
+
+    See `benchmarks.doctor.npzfile.read_npz`: only the rows used are read, so a
+    highly compressed file that declares millions of rows costs no more memory
+    than its first rows.
 
     Raises:
-        UserError: a missing or unreadable file, or one without both arrays.
+        UserError: a missing or unreadable file, one without both arrays, or `x` and `y` of different lengths.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"No data file at {str(path)!r}; give an .npz file with arrays `x` and `y` (np.savez(path, x=x, y=y)).")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            names = list(data.files)
-            arrays = {k: data[k] for k in ("x", "y") if k in names}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise UserError(f"{str(path)!r} is not a readable .npz file of plain arrays ({' '.join(str(err).split())[:200]}).") from None
-    if len(arrays) != 2:
-        raise UserError(f"{str(path)!r} must hold arrays named `x` and `y`; it holds: {', '.join(names) or 'nothing'}.")
-    x, y = arrays["x"], arrays["y"]
-    return x[:MAX_EXAMPLES], y[:MAX_EXAMPLES], f"{path.name} (x {tuple(x.shape)}, y {tuple(y.shape)})"
+    from benchmarks.doctor.npzfile import read_npz
+
+    return read_npz(path, max_rows)
