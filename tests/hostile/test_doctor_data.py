@@ -218,3 +218,17 @@ def test_a_huge_compressed_npz_costs_only_the_rows_read(models):
     args = ["doctor", str(models["classes"]), "--steps", "1", "--batch-size", "32", "--json", "--data"]
     baseline, peak = _peak_rss_mb([*args, str(small)], [*args, str(huge)])
     assert peak - baseline < 1024, f"peak {peak:.0f} MB against {baseline:.0f} MB on the first 20,000 rows alone"
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed], ids=["stored", "deflated"])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_the_lazy_reader_gives_the_first_rows_in_either_layout(save, order):
+    # A Fortran-ordered array keeps each column's rows together: the reader skips the rest of each column.
+    from benchmarks.doctor.npzfile import read_npz
+
+    x = np.arange(50 * 3 * 4, dtype="float64").reshape(50, 3, 4)
+    save("layout.npz", x=np.asarray(x, order=order), y=np.arange(50))
+    for rows in (7, 50, 80):
+        got_x, got_y, label = read_npz("layout.npz", rows)
+        assert np.array_equal(got_x, x[:rows]) and np.array_equal(got_y, np.arange(50)[:rows]) and got_x.flags.c_contiguous
+    assert read_npz("layout.npz", 7)[2] == "layout.npz (x (50, 3, 4), y (50,)), its first 7 rows"
