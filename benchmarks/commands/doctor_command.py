@@ -1,8 +1,10 @@
 """`gradzoo doctor MODEL.keras (--dataset NAME [--param K=V ...] | --data FILE.npz)`: why doesn't my model train?
 
-Everything that can be checked is checked before the probe trains: the model
-loads in safe mode, the data exists and fits the model, the output directory
-can be written. Then the diagnosis: a text summary on the terminal, or JSON
+Everything that can be checked is checked before the probe trains, the data
+before the model: the data exists, holds finite numbers and targets the loss
+can take, and fits the model; the model loads in safe mode and has weights to
+train; the output directory can be written. Each fault is one sentence naming
+the array and row, or the file and what is in it, never a verdict on the model. Then the diagnosis: a text summary on the terminal, or JSON
 with `--json`; with `--out DIR`, a one-page HTML report with the gradient-flow
 figure, its Markdown and the JSON document.
 """
@@ -27,7 +29,7 @@ def add(subparsers) -> None:
     data.add_argument("--dataset", metavar="NAME", help="a gradzoo dataset (see `gradzoo list`); its training split is used")
     data.add_argument("--data", metavar="FILE.npz",
                       help="an .npz file with arrays `x` (inputs, one example per row) and `y` (targets), "
-                           "as written by numpy.savez(FILE, x=x, y=y)")  # fmt: skip
+                           "as written by numpy.savez(FILE, x=x, y=y); only the first rows the doctor uses are read")  # fmt: skip
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a dataset parameter, repeatable: --param length=50 --param shape=flat")
     p.add_argument("--steps", type=positive_int, default=DEFAULT_STEPS, metavar="N",

@@ -257,11 +257,13 @@ def diagnose(model, x, y, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_
         A `Diagnosis`.
 
     Raises:
-        UserError: the model is not built, the data does not fit it, or
-            `steps`/`batch_size` are not positive integers.
+        UserError: the model is not built or has no trainable weights, the
+            data holds non-finite values or targets the loss cannot take or does
+            not fit the model, or `steps`/`batch_size` are not positive integers.
     """
     from zoo import checks
     from benchmarks.doctor.anatomy import anatomy
+    from benchmarks.doctor.datachecks import check_trainable
     from benchmarks.doctor.evidence import load_evidence
     from benchmarks.doctor.measure import measure
     from benchmarks.doctor.prepare import check_data, copy_model, probe_setup
@@ -275,7 +277,8 @@ def diagnose(model, x, y, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_
     if not model.built:
         raise UserError(f"Model {model.name!r} is not built, so it has no weights to diagnose yet; give it a "
                         "`keras.Input` or call it once on a batch (`model(x[:1])`) first.")  # fmt: skip
-    x, y = check_data(model, x, y)
+    x, y = check_data(model, x, y)  # the data first: its faults are named as the data's, not the model's
+    check_trainable(model)
     copy, how = copy_model(model)
     subject = copy if copy is not None else model
     setup = probe_setup(model, subject, x, y)

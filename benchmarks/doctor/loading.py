@@ -41,13 +41,94 @@ def load_model_file(path):
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer", category=UserWarning)
             return keras.saving.load_model(path, safe_mode=True)
     except (ValueError, TypeError, KeyError, AttributeError, OSError, zipfile.BadZipFile) as err:
-        reason = " ".join(str(err).split())
-        if "safe_mode" in reason or "arbitrary code" in reason or "unsafe" in reason.lower():
-            raise UserError(f"{str(path)!r} cannot be loaded safely: it holds Python code (such as a `Lambda` layer's "
-                            "function), which the doctor never runs; rebuild it from layers that serialize without "
-                            "code, or load it yourself and call `benchmarks.doctor.diagnose(model, x, y)`.") from None  # fmt: skip
-        raise UserError(f"{str(path)!r} cannot be loaded: {reason[:300].rstrip('.')}; a custom class must be registered "
-                        "with `keras.saving.register_keras_serializable` and imported first.") from None  # fmt: skip
+        raise UserError(_why_not_loaded(path, err)) from None
+
+
+def _config_objects(node):
+    """Every serialized object in a Keras config: the dicts that name a `class_name` and a `module`."""
+    if isinstance(node, dict):
+        if isinstance(node.get("class_name"), str) and "module" in node:
+            yield node
+        for value in node.values():
+            yield from _config_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _config_objects(value)
+
+
+def _unknown_object(config) -> str | None:
+    """What in a model's config this process cannot rebuild, in the user's terms, or `None` if nothing is found.
+
+    Keras wraps the failure of a layer inside a `Sequential` or functional
+    model in a message about `from_config` with the model's class path and a
+    cut config; the config itself says which object is at fault.
+    """
+    import importlib
+
+    import keras
+
+    from benchmarks.doctor.datachecks import plain_reason
+
+    for obj in _config_objects(config):
+        name, module, registered = obj["class_name"], obj.get("module"), obj.get("registered_name")
+        if name.startswith("__") or (registered and keras.saving.get_registered_object(registered) is not None):
+            continue  # a tensor, a lambda (safe mode names it) or a registered class, such as the zoo's
+        if name == "function" and module in (None, "builtins"):
+            continue  # a Keras function saved by name ("relu"); Keras looks it up among its own
+        if registered and (not isinstance(module, str) or not module.startswith("keras")):
+            return (f"names the custom class {registered!r}, which is not registered here; gradzoo's CLI loads models "
+                    "built from Keras's and gradzoo's own layers, so load this one yourself (with its module imported) "
+                    "and call `benchmarks.doctor.diagnose(model, x, y)`")  # fmt: skip
+        if not isinstance(module, str):
+            continue
+        if module != "keras" and not module.startswith("keras."):
+            return (f"names module {module!r} (class {name!r}), which is not a Keras layer module; gradzoo loads only "
+                    "models built from Keras layers (safe_mode)")  # fmt: skip
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            return (f"names the class {name!r} in {module!r}, which this Keras ({keras.__version__}) does not have; the "
+                    "model was saved by another Keras version or its config was edited")  # fmt: skip
+        if module == "keras.layers" and isinstance(obj.get("config"), dict):
+            try:
+                cls.from_config(obj["config"])
+            except (ValueError, TypeError, KeyError) as err:
+                reason = plain_reason(err, limit=200)
+                layer = obj["config"].get("name", name)
+                return (f"has a layer {layer!r} ({name}) that this Keras ({keras.__version__}) cannot rebuild from its "
+                        f"saved arguments{f' ({reason})' if reason else ''}; save the model again with this Keras")  # fmt: skip
+    return None
+
+
+def _why_not_loaded(path: Path, err: Exception) -> str:
+    """One sentence in gradzoo's words for a `.keras` file that Keras refused, without Keras's internals."""
+    import json
+
+    import keras
+
+    from benchmarks.doctor.datachecks import plain_reason
+
+    reason = " ".join(str(err).split())
+    if "safe_mode" in reason or "arbitrary code" in reason or "unsafe" in reason.lower():
+        return (f"{str(path)!r} cannot be loaded safely: it holds Python code (such as a `Lambda` layer's function), which "
+                "the doctor never runs; rebuild it from layers that serialize without code, or load it yourself and call "
+                "`benchmarks.doctor.diagnose(model, x, y)`.")  # fmt: skip
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile):
+        return (f"{str(path)!r} has no readable model config (its config.json is missing or damaged); save the model "
+                "again with `model.save('name.keras')`.")  # fmt: skip
+    unknown = _unknown_object(config)
+    if unknown:
+        return f"The model config in {str(path)!r} {unknown}."
+    if "weights" in reason.lower() or "h5" in reason.lower() or isinstance(err, OSError):
+        return (f"{str(path)!r} holds a model config, but its weights (model.weights.h5) are missing or damaged; save "
+                "the model again with `model.save('name.keras')`.")  # fmt: skip
+    plain = plain_reason(err, limit=200)
+    return (f"{str(path)!r} cannot be loaded by this Keras ({keras.__version__}){f' ({plain})' if plain else ''}; it may "
+            "have been saved by another Keras version, or need a custom class: load it yourself and call "
+            "`benchmarks.doctor.diagnose(model, x, y)`.")  # fmt: skip
 
 
 def parse_params(pairs) -> dict:
@@ -104,22 +185,16 @@ def load_dataset_split(name: str, params: dict, data_dir=None) -> tuple[np.ndarr
     return np.asarray(x)[:MAX_EXAMPLES], np.asarray(y)[:MAX_EXAMPLES], label
 
 
-def load_npz(path) -> tuple[np.ndarray, np.ndarray, str]:
-    """Arrays `x` and `y` from an `.npz` file (`np.savez(path, x=..., y=...)`), read without pickle.
+def load_npz(path, max_rows: int = MAX_EXAMPLES) -> tuple[np.ndarray, np.ndarray, str]:
+    """The first `max_rows` rows of arrays `x` and `y` in an `.npz` file, read lazily and without pickle.
+
+    See `benchmarks.doctor.npzfile.read_npz`: only the rows used are read, so a
+    highly compressed file that declares millions of rows costs no more memory
+    than its first rows.
 
     Raises:
-        UserError: a missing or unreadable file, or one without both arrays.
+        UserError: a missing or unreadable file, one without both arrays, or `x` and `y` of different lengths.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"No data file at {str(path)!r}; give an .npz file with arrays `x` and `y` (np.savez(path, x=x, y=y)).")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            names = list(data.files)
-            arrays = {k: data[k] for k in ("x", "y") if k in names}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise UserError(f"{str(path)!r} is not a readable .npz file of plain arrays ({' '.join(str(err).split())[:200]}).") from None
-    if len(arrays) != 2:
-        raise UserError(f"{str(path)!r} must hold arrays named `x` and `y`; it holds: {', '.join(names) or 'nothing'}.")
-    x, y = arrays["x"], arrays["y"]
-    return x[:MAX_EXAMPLES], y[:MAX_EXAMPLES], f"{path.name} (x {tuple(x.shape)}, y {tuple(y.shape)})"
+    from benchmarks.doctor.npzfile import read_npz
+
+    return read_npz(path, max_rows)

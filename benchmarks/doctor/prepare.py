@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from benchmarks.doctor.anatomy import model_type
+from benchmarks.doctor.datachecks import check_finite, check_targets, plain_reason
 from benchmarks.errors import UserError
 
 ASSUMED_LEARNING_RATE = 1e-3
@@ -25,9 +26,14 @@ def _shape(a) -> str:
 def check_data(model, x, y) -> tuple[np.ndarray, np.ndarray]:
     """The data as NumPy arrays, or one sentence saying why it cannot feed the model.
 
+    The data is checked before the model: a fault in it is named as the
+    data's (the array, the first offending row), never left to look like a
+    gradient problem.
+
     Raises:
-        UserError: `x` and `y` differ in length, are empty, or `x`'s examples do
-            not have the shape the model's input takes.
+        UserError: `x` and `y` differ in length, are empty, hold something other
+            than numbers, NaN or infinity, or `x`'s examples do not have the
+            shape the model's input takes.
     """
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim == 0 or y.ndim == 0 or len(x) == 0:
@@ -36,6 +42,10 @@ def check_data(model, x, y) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"`x` has {len(x)} examples but `y` has {len(y)}; give one target per example.")
     if x.dtype.kind not in "fiub":
         raise UserError(f"`x` must hold numbers; received an array of dtype {x.dtype}.")
+    if y.dtype.kind not in "fiub":
+        raise UserError(f"`y` must hold numbers; received an array of dtype {y.dtype}.")
+    check_finite("x", x)
+    check_finite("y", y)
     if x.dtype == np.float64:
         x = x.astype("float32")
     if model_type(model) != "subclassed" and len(model.inputs) == 1:
@@ -49,9 +59,10 @@ def check_data(model, x, y) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _first_line(err: Exception) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text[:240].rstrip(".")
+def _because(err: Exception) -> str:
+    """`" (reason)"` where the framework's reason is plain (`plain_reason`), else nothing."""
+    reason = plain_reason(err)
+    return f" ({reason})" if reason else ""
 
 
 def copy_model(model) -> tuple[object | None, str]:
@@ -79,7 +90,7 @@ def copy_model(model) -> tuple[object | None, str]:
             clone = keras.saving.load_model(path, compile=False, safe_mode=True)
         return clone, "copied through a temporary .keras file (get_config and from_config)"
     except (NotImplementedError, TypeError, ValueError, KeyError, AttributeError, OSError) as err:
-        return None, (f"the model could not be copied ({_first_line(err)}); implement `get_config` and register its class "
+        return None, (f"the model could not be copied{_because(err)}; implement `get_config` and register its class "
                       "with `keras.saving.register_keras_serializable` so the doctor can train a copy")  # fmt: skip
 
 
@@ -159,7 +170,8 @@ def probe_setup(model, copy, x, y) -> dict:
     try:
         outputs = copy(sample_x, training=False)
     except Exception as err:  # noqa: BLE001  (the user's model on the user's data: any failure means they do not fit)
-        raise UserError(f"The model cannot run on the data's examples of shape {_shape(x.shape[1:])}: {_first_line(err)}.") from None
+        raise UserError(f"The model cannot run on the data's examples of shape {_shape(x.shape[1:])}{_because(err)}; "
+                        "give `x` in the form the model's first layer takes.") from None  # fmt: skip
     if isinstance(outputs, (list, tuple, dict)):
         raise UserError("The model has several outputs; the doctor diagnoses models with one output.")
     outputs = np.asarray(keras.ops.convert_to_numpy(outputs))
@@ -172,11 +184,12 @@ def probe_setup(model, copy, x, y) -> dict:
         optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     else:
         optimizer = keras.optimizers.Adam(learning_rate=ASSUMED_LEARNING_RATE)
+    check_targets(loss, describe_loss(loss), y, outputs)
     try:
         value = float(keras.ops.convert_to_numpy(loss_callable(loss)(sample_y, outputs)))
     except Exception as err:  # noqa: BLE001  (as above: targets that do not fit the outputs)
         raise UserError(f"The targets (shape {_shape(y.shape[1:])}, dtype {y.dtype}) do not fit the model's outputs "
-                        f"(shape {_shape(outputs.shape[1:])}) under the loss {describe_loss(loss)}: {_first_line(err)}.") from None  # fmt: skip
+                        f"(shape {_shape(outputs.shape[1:])}) under the loss {describe_loss(loss)}{_because(err)}.") from None  # fmt: skip
     if not math.isfinite(value) and compiled_loss is None:
         raise UserError(f"The assumed loss {describe_loss(loss)} is not finite on the data; compile the model with its loss.")
     return {"loss": loss, "optimizer": optimizer, "assumed": assumed, "loss_text": describe_loss(loss),
