@@ -315,6 +315,11 @@ def _parse_tuned(run: dict, tune, path: Path, citing: tuple, limits: Limits) -> 
     space = source_group.tune if source_group is not None else None
     if space is None:
         raise ValueError(f"`tuned.in` = {table['in']!r} has no tuned group named {run.get('name')!r}")
+    clash = sorted(set(space.space) & set(run.get("sweep", {})))
+    if clash:  # the chosen value would replace every swept one: the same run at each sweep point
+        raise SuiteError(f"{place(path, run.get('name'))}: `sweep.{clash[0]}` is also chosen by `tuned.in` = {table['in']!r}, "
+                         f"so every sweep point would be the same run; sweep it or cite its tuning, not both. "
+                         f"Received: sweep.{clash[0]} = {run['sweep'][clash[0]]!r}")  # fmt: skip
     choice = {}
     for model in run["models"]:
         setting = table.get(model)

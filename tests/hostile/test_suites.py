@@ -56,6 +56,8 @@ CASES = [
     ("ref_symlink_out", "", TUNED.format(ref="link.toml"), [],
      ["`tuned.in` = 'link.toml' does not lead to a file in the same directory"]),
     ("ref_self", "", TUNED.format(ref="evil.toml"), [], ["leads back to", "evil.toml"]),
+    ("tuned_and_swept", "", '[runs.sweep]\n"optimizer.learning_rate" = [0.1, 0.2]\n' + TUNED.format(ref="t.toml"), [],
+     ["`sweep.optimizer.learning_rate` is also chosen by `tuned.in` = 't.toml'", "Received: sweep.optimizer.learning_rate = [0.1, 0.2]"]),
     ("batch_too_large", "", "batch_size = 1000\n", [],
      ["group 'g'", "`batch_size` = 1000 is larger than the 72 training examples", "at most 72"]),
     ("runs_limit", "", '[runs.sweep]\n"model.depth" = [' + ", ".join(map(str, range(1, 1202))) + "]\n", [],
@@ -74,6 +76,8 @@ def _prepare(case_id: str, folder: Path) -> dict:
         outside.mkdir()
         (outside / "t.toml").write_text(TUNING, encoding="utf-8")
         os.symlink(outside / "t.toml", folder / "suites" / "link.toml")
+    if case_id == "tuned_and_swept":
+        (folder / "suites" / "t.toml").write_text(TUNING, encoding="utf-8")
     if case_id == "models_repeat":
         return {"models": 'models = ["mlp_he_relu_bn", "mlp_he_relu_bn"]'}
     return {}
