@@ -75,7 +75,7 @@ def run(args) -> None:
     from tqdm.auto import tqdm
 
     from benchmarks.analysis.claims import SUITE_COPIES, write_claims
-    from benchmarks.analysis.formatting import format_number
+    from benchmarks.analysis.formatting import format_number, plural
     from benchmarks.analysis.tables import write_tables
     from benchmarks.datasets import check_available
     from benchmarks.harness.devices import check_precision
@@ -103,7 +103,8 @@ def run(args) -> None:
     check_builds(suite, limits)
     if args.dry_run:
         trials = sum(s.phase == "tune" for s in plan.specs({})[0])
-        print(f"Suite {suite.name!r}: {plan.size()} runs ({trials} tuning trials, {len(plan.eval_seeds)} evaluation seeds); "
+        print(f"Suite {suite.name!r}: {plural(plan.size(), 'run')} ({plural(trials, 'tuning trial')}, "
+              f"{plural(len(plan.eval_seeds), 'evaluation seed')}); "
               f"every check passed. Nothing was trained and {args.out} was not touched (--dry-run).")  # fmt: skip
         return 0
     executor = _ray_executor(args) if args.executor == "ray" else LocalExecutor()

@@ -104,7 +104,7 @@ def resolve_reference(value, citing: Path, shipped_dir: Path, shipped: list[str]
         SuiteError: one sentence naming `where`, the key and the value.
     """
     accepted = (f"accepted: a shipped suite name ({', '.join(shipped)}) or the file name of a .toml suite in the same "
-                f"directory as this one ({str(citing.parent)!r})")  # fmt: skip
+                f"directory as this one ({str(citing.resolve().parent)!r})")  # fmt: skip
     text = value if isinstance(value, str) else ""
     if text.endswith(".toml") and "/" not in text and "\\" not in text and text not in (".toml", "..toml"):
         folder = citing.resolve().parent
