@@ -19,7 +19,6 @@ from helpers import cli_error
 from benchmarks.cli import main
 from benchmarks.errors import SuiteError
 from benchmarks.harness.plan import Plan
-from benchmarks.harness.suite_checks import DEFAULT_LIMITS, Limits
 from benchmarks.harness.suites import SUITES_DIR, load_suite, suite_names
 
 MODELS = 'models = ["mlp_he_relu_bn"]'
@@ -127,6 +126,8 @@ def test_a_reference_to_a_suite_beside_the_file_or_a_shipped_name_loads(tmp_path
 
 
 def test_seeds_1e9_is_refused_without_listing_the_seeds(tmp_path):
+    from benchmarks.harness.suite_checks import Limits
+
     suite = load_suite(write_suite(tmp_path, "seeds = 1000000000"))
     with pytest.raises(SuiteError, match="--max-seeds"):
         Plan(suite)
@@ -137,6 +138,8 @@ def test_seeds_1e9_is_refused_without_listing_the_seeds(tmp_path):
 
 @pytest.mark.parametrize("name", suite_names())
 def test_every_shipped_suite_plans_under_the_default_limits(name):
+    from benchmarks.harness.suite_checks import DEFAULT_LIMITS
+
     suite = load_suite(name)
     plan = Plan(suite)
     assert plan.size() <= DEFAULT_LIMITS.runs and len(plan.eval_seeds) <= DEFAULT_LIMITS.seeds
