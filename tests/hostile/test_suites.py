@@ -144,3 +144,10 @@ def test_every_shipped_suite_plans_under_the_default_limits(name):
     plan = Plan(suite)
     assert plan.size() <= DEFAULT_LIMITS.runs and len(plan.eval_seeds) <= DEFAULT_LIMITS.seeds
     assert (SUITES_DIR / f"{name}.toml").is_file()
+
+
+@pytest.mark.parametrize("name", ["full", "claims"])
+def test_the_largest_shipped_models_count_under_the_parameter_limit(name):
+    from benchmarks.harness.suite_checks import check_builds
+
+    check_builds(load_suite(name))  # counted in a StatelessScope: no weight allocated, no dataset read
