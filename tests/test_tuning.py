@@ -111,21 +111,24 @@ def test_bad_tuning_input_is_one_sentence_before_any_training(tmp_path, capsys, 
 
 
 def test_a_tuning_seed_that_is_also_an_evaluation_seed_is_refused(capsys, tmp_path):
-    err = cli_error(main, ["run", TUNED, "--seeds", "1001", "--out", str(tmp_path)], capsys)
+    # 1001 seeds is above the default limits, raised here on purpose to reach the overlap.
+    err = cli_error(main, ["run", TUNED, "--seeds", "1001", "--max-seeds", "1001", "--max-runs", "100000", "--out", str(tmp_path)], capsys)
     assert "the tuning seed 1000 is also an evaluation seed" in err
 
 
 def test_settings_chosen_by_another_suite(tmp_path):
+    # A suite file cites a tuning suite beside it by file name (any other path is refused: tests/hostile).
+    (tmp_path / "tuned.toml").write_text(Path(TUNED).read_text())
     suite = tmp_path / "evaluate.toml"
     suite.write_text(Path(TUNED).read_text().split("[runs.tune]")[0]
-                     + f'[runs.tuned]\nin = "{TUNED}"\nmlp_sigmoid_deep = {{ "optimizer.learning_rate" = 0.1 }}\n'
+                     + f'[runs.tuned]\nin = "tuned.toml"\nmlp_sigmoid_deep = {{ "optimizer.learning_rate" = 0.1 }}\n'
                      'mlp_he_relu_bn = { "optimizer.learning_rate" = 0.001 }\n')  # fmt: skip
     plan = Plan(load_suite(suite))
     specs, waiting = plan.specs({})
     assert waiting == 0 and len(specs) == 4 and {s.phase for s in specs} == {"eval"}
     lrs = {s.model: s.optimizer["learning_rate"] for s in specs}
     assert lrs == {"mlp_sigmoid_deep": 0.1, "mlp_he_relu_bn": 0.001}
-    assert all(s.tuned_over.endswith(f"chosen by suite {TUNED!r}") and s.tuning.trials == [] for s in specs)
+    assert all(s.tuned_over.endswith("chosen by suite 'tuned.toml'") and s.tuning.trials == [] for s in specs)
     bad = tmp_path / "bad.toml"
     bad.write_text(suite.read_text().replace('mlp_he_relu_bn = { "optimizer.learning_rate" = 0.001 }\n', ""))
     with pytest.raises(ValueError, match="`tuned.mlp_he_relu_bn` must give optimizer.learning_rate"):

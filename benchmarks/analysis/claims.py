@@ -28,7 +28,7 @@ import math
 import statistics
 from pathlib import Path
 
-from benchmarks.analysis.formatting import format_number
+from benchmarks.analysis.formatting import format_number, md_cell, md_code, md_escape
 from benchmarks.harness.expectations import METRICS, Arm, Expectation
 from benchmarks.harness.records import RunRecord
 from benchmarks.storage import write_atomic
@@ -219,8 +219,10 @@ def claims_markdown(records: list[RunRecord], out_dir=None, results=None) -> str
         return ""
     lines = ["| claim | source | expected | measured (mean ± std over seeds) | seeds | verdict |", "|---|---|---|---|---|---|"]
     for r in results:
-        cells = [f"`{r.claim_id}`: {r.claim}", r.source, r.expected, r.measured, str(r.seeds), f"**{r.verdict}**"]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        # Claims, sources and arms come from a suite file: shown as typed, never as HTML, a link or an image.
+        cells = [f"{md_code(r.claim_id)}: {md_escape(r.claim)}", md_escape(r.source), md_escape(r.expected),
+                 md_escape(r.measured), str(r.seeds), f"**{md_escape(r.verdict)}**"]  # fmt: skip
+        lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     note = ("Verdicts: **reproduced** when the expected ordering holds in every seed or the means differ in the expected "
             "direction by more than the seed spread (sum of sample standard deviations); **not reproduced** when the "
             "opposite holds; else **inconclusive**. A diverged run counts as the worst value; ratios are compared on a "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 
 def format_number(value, digits=3) -> str:
@@ -51,3 +52,45 @@ def percent(fraction) -> str:
 def plural(n: int, word: str) -> str:
     """`1 epoch`, `3 epochs`."""
     return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+# Text from a suite or a record (a group name, a claim, a model name) that reaches Markdown: the constructs that
+# would let it pull in HTML, an image or a link, or break the table or code span around it.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_ESCAPED = re.compile(r"[\\`*\[\]]")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # `a < b` stays as it is; `<script`, `</x`, `<!--`, `<?` do not
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")  # `Glorot & Bengio` stays; `&lt;` shows as typed
+
+
+def md_escape(text) -> str:
+    """User text as literal Markdown prose: shown as typed, never as HTML, an image, a link or emphasis.
+
+    Backslash-escapes `\\`, backticks, `*`, `[` and `]` (no link, image,
+    footnote or code span can start), writes `<` as `&lt;` where it could open
+    a tag or an autolink and `&` as `&amp;` where it could start an entity, and
+    turns control characters (a newline would end a table row) into spaces.
+    Harmless text (`He et al. 2016`, `a < b`, `Glorot & Bengio`) is unchanged.
+    A table cell still escapes `|` around it.
+    """
+    text = _CONTROL.sub(" ", str(text))
+    text = _ESCAPED.sub(lambda m: "\\" + m.group(0), text)
+    return _TAG_START.sub("&lt;", _ENTITY.sub("&amp;", text))
+
+
+def md_code(text) -> str:
+    """User text as a Markdown code span (a model name): `` `mlp_he_relu_bn` ``, whatever backticks it holds.
+
+    CommonMark closes a code span at a run of backticks as long as its opening
+    one, so the fence is one backtick longer than any run in the text; nothing
+    inside a code span is HTML, a link or an image.
+    """
+    text = _CONTROL.sub(" ", str(text))
+    if "`" not in text:
+        return f"`{text}`"
+    fence = "`" * (max(len(run) for run in re.findall(r"`+", text)) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def md_cell(text) -> str:
+    """A Markdown table cell: a `|` (in escaped text or a code span) would end it early."""
+    return str(text).replace("|", "\\|")

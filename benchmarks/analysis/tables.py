@@ -16,7 +16,7 @@ import gzip
 from pathlib import Path
 
 from benchmarks.analysis import verdicts
-from benchmarks.analysis.formatting import format_mean_std, format_number
+from benchmarks.analysis.formatting import format_mean_std, format_number, md_cell, md_code, md_escape
 from benchmarks.harness.records import RunRecord, scan
 from benchmarks.storage import write_atomic
 
@@ -150,11 +150,12 @@ def comparison_markdown(comparison) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in comparison.iterrows():
         better = "higher" if r.metric_mode == "max" else "lower"
-        metric = f"{r.metric_name} ({better} is better; chance {format_number(r.chance)}, target {format_number(r.target)})"
-        tuned = (r.baseline_tuning if r.baseline_tuning == r.mitigated_tuning
-                 else f"baseline: {r.baseline_tuning}; mitigated: {r.mitigated_tuning}")  # fmt: skip
+        metric = f"{md_escape(r.metric_name)} ({better} is better; chance {format_number(r.chance)}, target {format_number(r.target)})"
+        tuned = (md_escape(r.baseline_tuning) if r.baseline_tuning == r.mitigated_tuning
+                 else f"baseline: {md_escape(r.baseline_tuning)}; mitigated: {md_escape(r.mitigated_tuning)}")  # fmt: skip
         cells = [
-            r.suite, r.group, r.sweep or "–", r.dataset, metric, f"`{r.baseline}`", f"`{r.mitigated}`", str(r.seeds),
+            md_escape(r.suite), md_escape(r.group), md_escape(r.sweep or "–"), md_escape(r.dataset), metric,
+            md_code(r.baseline), md_code(r.mitigated), str(r.seeds),
             format_mean_std(r.baseline_best_val_metric_mean, r.baseline_best_val_metric_std),
             format_mean_std(r.mitigated_best_val_metric_mean, r.mitigated_best_val_metric_std),
             format_number(r.best_val_metric_diff),
@@ -162,15 +163,10 @@ def comparison_markdown(comparison) -> str:
             f"{format_number(r.baseline_grad_ratio_first_last_mean)} vs {format_number(r.mitigated_grad_ratio_first_last_mean)}",
             f"{format_number(r.baseline_temporal_ratio_early_late_mean)} vs {format_number(r.mitigated_temporal_ratio_early_late_mean)}",
             f"{r.baseline_verdict} vs {r.mitigated_verdict}", tuned,
-            f"`{r.baseline_optimizer}` vs `{r.mitigated_optimizer}`",
+            f"{md_code(r.baseline_optimizer)} vs {md_code(r.mitigated_optimizer)}",
         ]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _cell(text: str) -> str:
-    """A table cell: a `|` would end it early."""
-    return str(text).replace("|", "\\|")
 
 
 def write_tables(out_dir, records=None) -> dict:

@@ -14,7 +14,7 @@ import math
 import statistics
 from collections import Counter
 
-from benchmarks.analysis.formatting import finite_values, format_number, percent, plural
+from benchmarks.analysis.formatting import finite_values, format_number, md_code, percent, plural
 from benchmarks.harness.records import RunRecord
 
 VANISHING_RATIO = 1e-3
@@ -181,4 +181,4 @@ def verdict_in_words(records: list[RunRecord]) -> str:
                            f"({scored}; chance {format_number(d.chance)})")  # fmt: skip
         else:
             clauses.append(f"never left chance level in {plural(epochs, 'epoch')} ({scored}; chance {format_number(d.chance)})")
-    return f"`{first.label}`: {head}; " + "; ".join(clauses) + "."
+    return f"{md_code(first.label)}: {head}; " + "; ".join(clauses) + "."

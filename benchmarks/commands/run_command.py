@@ -27,6 +27,7 @@ import tomllib
 
 from benchmarks.commands.options import PRECISIONS, positive_int
 from benchmarks.errors import UserError
+from benchmarks.harness.suite_checks import DEFAULT_LIMITS, Limits
 
 DEFAULT_OUT = "runs"
 EXECUTORS = ("local", "ray")
@@ -51,6 +52,17 @@ def add(subparsers) -> None:
     p.add_argument("--precision", choices=PRECISIONS, help="Keras dtype policy (default: the suite's, else float32)")
     p.add_argument("--devices", type=positive_int, metavar="N",
                    help="train each run across N local devices, data parallel (default: the suite's, else 1)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the suite and print how many runs it plans, without training or creating OUT")
+    limits = p.add_argument_group(
+        "limits (a suite file can come from anywhere: a plan larger than these is refused before anything starts; "
+        "raise one on purpose for a suite you mean to run)")
+    limits.add_argument("--max-runs", type=positive_int, metavar="N", default=DEFAULT_LIMITS.runs,
+                        help=f"most runs in the plan, tuning trials included (default: {DEFAULT_LIMITS.runs})")
+    limits.add_argument("--max-seeds", type=positive_int, metavar="N", default=DEFAULT_LIMITS.seeds,
+                        help=f"most evaluation seeds, from the suite or --seeds (default: {DEFAULT_LIMITS.seeds})")
+    limits.add_argument("--max-params", type=positive_int, metavar="N", default=DEFAULT_LIMITS.params,
+                        help=f"most parameters of any one model, counted without allocating it (default: {DEFAULT_LIMITS.params})")
     scale = p.add_argument_group("running on Ray (see the README: running a suite on a cluster)")
     scale.add_argument("--executor", choices=EXECUTORS, default="local",
                        help="local: one run after another in this process (default); ray: runs as Ray tasks")
@@ -66,7 +78,7 @@ def run(args) -> None:
     from tqdm.auto import tqdm
 
     from benchmarks.analysis.claims import SUITE_COPIES, write_claims
-    from benchmarks.analysis.formatting import format_number
+    from benchmarks.analysis.formatting import format_number, plural
     from benchmarks.analysis.tables import write_tables
     from benchmarks.commands.stopping import exit_status, resume_command, sigterm_as_interrupt
     from benchmarks.datasets import check_available
@@ -86,14 +98,21 @@ def run(args) -> None:
                         "use it with the local executor.")  # fmt: skip
     # What is asked is checked first (nothing is created for a mistyped suite), then OUT, then nothing else can stop it.
     _check_scale_options(args)  # first: TensorFlow splits a CPU into devices only before it runs anything
-    suite = load_suite(args.suite)
+    limits = Limits(runs=args.max_runs, seeds=args.max_seeds, params=args.max_params)
+    suite = load_suite(args.suite, limits=limits)
     plan = Plan(suite, seeds=args.seeds, epochs=args.epochs, record_gradients=not args.no_gradients, data_dir=args.data_dir,
-                backend=keras.backend.backend(), precision=args.precision, devices=args.devices)  # fmt: skip
+                backend=keras.backend.backend(), precision=args.precision, devices=args.devices, limits=limits)  # fmt: skip
     check_precision(args.precision or suite.precision)
     _check_data_parallel(plan, args.devices or suite.devices)
     for dataset in dict.fromkeys(g.dataset for g in suite.groups):
         check_available(dataset, args.data_dir)
-    check_builds(suite)
+    check_builds(suite, limits)
+    if args.dry_run:
+        trials = sum(s.phase == "tune" for s in plan.specs({})[0])
+        print(f"Suite {suite.name!r}: {plural(plan.size(), 'run')} ({plural(trials, 'tuning trial')}, "
+              f"{plural(len(plan.eval_seeds), 'evaluation seed')}); "
+              f"every check passed. Nothing was trained and {args.out} was not touched (--dry-run).")  # fmt: skip
+        return 0
     executor = _ray_executor(args) if args.executor == "ray" else LocalExecutor()
     out = ensure_writable_dir(args.out)
     check_entries(out, files=[f"{SUITE_COPIES}/{suite.name}.toml"])

@@ -15,6 +15,7 @@ import dataclasses
 from benchmarks.errors import UserError
 from benchmarks.harness.records import RunRecord, TuningInfo
 from benchmarks.harness.spec import RunSpec
+from benchmarks.harness.suite_checks import DEFAULT_LIMITS, Limits, check_plan_size, plan_runs
 from benchmarks.harness.suites import Group, Suite
 from benchmarks.harness.tuning import choose, split_setting
 
@@ -31,6 +32,8 @@ class Plan:
         data_dir: prepared tensorflow-datasets directory.
         backend: the Keras backend the runs are for.
         precision, devices: instead of the suite's.
+        limits: the largest plan accepted (`benchmarks.harness.suite_checks`);
+            the seeds and runs are counted, and refused, before any is listed.
     """
 
     suite: Suite
@@ -41,9 +44,12 @@ class Plan:
     backend: str = "tensorflow"
     precision: str | None = None
     devices: int | None = None
+    limits: Limits = DEFAULT_LIMITS
 
     def __post_init__(self):
-        self.eval_seeds = list(range(self.seeds if self.seeds is not None else self.suite.seeds))
+        seeds = self.seeds if self.seeds is not None else self.suite.seeds
+        check_plan_size(self.suite, seeds, self.seeds is not None, self.limits)
+        self.eval_seeds = list(range(seeds))
         for group in self.suite.groups:
             if group.tune is not None and group.tune.seed in self.eval_seeds:
                 raise UserError(
@@ -126,9 +132,7 @@ class Plan:
 
     def size(self) -> int:
         """How many runs the whole plan has, trials included."""
-        trials = sum(len(g.tune.settings()) if g.tune else 0 for g in self.suite.groups for _ in g.points() for _ in g.models)
-        evals = sum(len(g.points()) * len(g.models) for g in self.suite.groups) * len(self.eval_seeds)
-        return trials + evals
+        return plan_runs(self.suite, len(self.eval_seeds))
 
     def choices(self, records: dict) -> list[tuple[Group, dict, str, TuningInfo]]:
         """Every tuned model's choice known so far: `(group, point, model, tuning)`."""

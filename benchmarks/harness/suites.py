@@ -31,7 +31,8 @@ epochs = 20                                   # overrides the default
 "optimizer.learning_rate" = [1e-3, 1e-2, 1e-1]
 
 [runs.tuned]                                  # or: settings chosen by a shipped tuning suite
-in = "quick_tuning"                           # ...whose group of the same name ran the trials
+in = "quick_tuning"                           # a shipped suite, or "x.toml" beside this file, whose group
+                                              # of the same name ran the trials (no other path)
 mlp_he_relu_bn = { "optimizer.learning_rate" = 0.01 }
 ```
 
@@ -43,7 +44,8 @@ null). A claims group adds `claim`, `source` and `[[runs.expect]]` entries
 the keys, every group's models, dataset parameters, optimizer settings, sweep
 and tuning values, and (with `check_models=True`) that each model builds at
 its dataset's input shape. An error is one sentence naming the file, the group
-and the key.
+and the key. What a file from elsewhere may ask for (distinct values, references
+beside it, sizes within limits) is checked in `benchmarks.harness.suite_checks`.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ from zoo import checks
 from benchmarks.backends import PRECISIONS
 from benchmarks.errors import SuiteError, UserError
 from benchmarks.harness.expectations import parse_expectations
+from benchmarks.harness.suite_checks import DEFAULT_LIMITS, Limits, check_batch, check_builds, check_configurations
+from benchmarks.harness.suite_checks import check_distinct, check_distinct_settings, configurations, describe, place
 from benchmarks.harness.tuning import TARGETS, SearchSpace, parse_space, split_setting
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
@@ -155,19 +159,25 @@ def resolve_path(name_or_path) -> Path:
     return path
 
 
-def load_suite(name_or_path, check_models: bool = False) -> Suite:
+def load_suite(name_or_path, check_models: bool = False, limits: Limits = DEFAULT_LIMITS, _citing: tuple = ()) -> Suite:
     """Loads a shipped suite by name, or a suite file by path, and validates it.
 
     Args:
         name_or_path: a shipped suite name (`gradzoo list`) or a `.toml` path.
         check_models: also build every model of every group and sweep point at
             its dataset's input shape (what `gradzoo run` does before training).
+        limits: the sizes refused unless raised on purpose (see
+            `benchmarks.harness.suite_checks`); checked before any
+            configuration is listed.
 
     Raises:
         SuiteError: one sentence naming the file, the group and what is wrong.
         UserError: an unknown suite name.
     """
     path = resolve_path(name_or_path)
+    if path.resolve() in _citing:  # a `tuned.in` chain that comes back would never end
+        raise SuiteError(f"{place(_citing[-1])}: `tuned.in` leads back to {str(path)!r}, which cites it in turn; a tuning "
+                         f"suite must not cite the suites that cite it. Received: in = {path.name!r}")  # fmt: skip
     data = _read_toml(path, str(name_or_path))
     where = f"Suite {path.stem!r}"
     with _as_suite_error(where):
@@ -187,14 +197,15 @@ def load_suite(name_or_path, check_models: bool = False) -> Suite:
         devices = checks.integer("devices", data.get("devices", 1), 1)
     groups = []
     for i, run in enumerate(runs):
-        group = _parse_group(run, i, defaults, where)
+        group = _parse_group(run, i, defaults, where, path, (*_citing, path.resolve()), limits)
         if any(g.name == group.name for g in groups):
             raise SuiteError(f"{where}: two groups are named {group.name!r}; group names must be unique.")
         groups.append(group)
     suite = Suite(path.stem, str(data.get("description", "")), path, seeds, tuple(groups), precision, devices)
+    check_configurations(suite, limits)  # before `_check_values` lists them
     _check_values(suite)
     if check_models:
-        check_builds(suite)
+        check_builds(suite, limits)
     return suite
 
 
@@ -214,7 +225,7 @@ class _as_suite_error:
         return False
 
 
-def _parse_group(run, index: int, defaults: dict, where: str) -> Group:
+def _parse_group(run, index: int, defaults: dict, where: str, path: Path, citing: tuple, limits: Limits) -> Group:
     import zoo
     from benchmarks.datasets import list_datasets
 
@@ -232,6 +243,7 @@ def _parse_group(run, index: int, defaults: dict, where: str) -> Group:
         for m in run["models"]:
             if m not in known:
                 raise ValueError(f"unknown model {m!r} in `models`; see `gradzoo list`")
+        check_distinct(run["models"], "models", place(path, name if isinstance(name, str) else None))
         datasets = [d["name"] for d in list_datasets()]
         if run.get("dataset") not in datasets:
             raise ValueError(f"unknown dataset {run.get('dataset')!r} in `dataset`; available: {', '.join(datasets)}")
@@ -244,12 +256,16 @@ def _parse_group(run, index: int, defaults: dict, where: str) -> Group:
                 raise ValueError(f"sweep key {key!r} must start with model., dataset. or optimizer.")
             if not isinstance(values, list) or not values:
                 raise ValueError(f"`sweep.{key}` must be a non-empty list")
+            check_distinct(values, f"sweep.{key}", place(path, name))
         tune = parse_space(run["tune"], "`tune`") if "tune" in run else None
         if tune is not None:
+            for key, values in tune.space.items():
+                if isinstance(values, list):
+                    check_distinct(values, f"tune.{key}", place(path, name))
             clash = sorted(set(tune.space) & set(run.get("sweep", {})))
             if clash:
                 raise ValueError(f"`{clash[0]}` is both swept and tuned; a key is one or the other")
-        tuned_in, choice, tuned_space, tuned_epochs, tuned_over = _parse_tuned(run, tune)
+        tuned_in, choice, tuned_space, tuned_epochs, tuned_over = _parse_tuned(run, tune, path, citing, limits)
         per_model = _parse_per_model(run.get("per_model", {}), run["models"], tune)
         for key in ("description", "claim", "source"):
             if key in run and not isinstance(run[key], str):
@@ -279,16 +295,19 @@ def _parse_group(run, index: int, defaults: dict, where: str) -> Group:
         )
 
 
-def _parse_tuned(run: dict, tune) -> tuple:
-    """`[runs.tuned]`: settings chosen by another shipped suite, with that suite's search space as text."""
+def _parse_tuned(run: dict, tune, path: Path, citing: tuple, limits: Limits) -> tuple:
+    """`[runs.tuned]`: settings chosen by a shipped suite or one beside this file, with its search space as text."""
+    from benchmarks.harness.suite_checks import resolve_reference
+
     if "tuned" not in run:
         return None, {}, None, None, None
     if tune is not None:
         raise ValueError("has both `tune` and `tuned`; tune here or cite another suite's tuning, not both")
     table = run["tuned"]
     if not isinstance(table, dict) or not isinstance(table.get("in"), str):
-        raise ValueError("`tuned` needs `in`, the name of the shipped suite that ran the trials")
-    source = load_suite(table["in"])
+        raise ValueError("`tuned` needs `in`, the shipped suite (or the .toml file beside this one) that ran the trials")
+    cited = resolve_reference(table["in"], path, SUITES_DIR, suite_names(), place(path, run.get("name")))
+    source = load_suite(cited, limits=limits, _citing=citing)
     try:
         source_group = source.group(run.get("name"))
     except KeyError:
@@ -296,6 +315,11 @@ def _parse_tuned(run: dict, tune) -> tuple:
     space = source_group.tune if source_group is not None else None
     if space is None:
         raise ValueError(f"`tuned.in` = {table['in']!r} has no tuned group named {run.get('name')!r}")
+    clash = sorted(set(space.space) & set(run.get("sweep", {})))
+    if clash:  # the chosen value would replace every swept one: the same run at each sweep point
+        raise SuiteError(f"{place(path, run.get('name'))}: `sweep.{clash[0]}` is also chosen by `tuned.in` = {table['in']!r}, "
+                         f"so every sweep point would be the same run; sweep it or cite its tuning, not both. "
+                         f"Received: sweep.{clash[0]} = {run['sweep'][clash[0]]!r}")  # fmt: skip
     choice = {}
     for model in run["models"]:
         setting = table.get(model)
@@ -335,11 +359,14 @@ def _check_values(suite: Suite) -> None:
     import zoo
 
     for group in suite.groups:
-        for point, setting, model in _configurations(group):
-            at = f"Suite {suite.name!r}, group {group.name!r}" + _describe(point, setting, model)
+        if group.tune is not None and group.tune.method == "random":
+            check_distinct_settings(group.tune.settings(), place(suite.path, group.name))
+        for point, setting, model in configurations(group):
+            at = f"Suite {suite.name!r}, group {group.name!r}" + describe(point, setting, model)
             parts = split_setting({**point, **setting})
             with _as_suite_error(at):
-                resolve_params(group.dataset, **{**group.dataset_params, **parts["dataset"]})
+                params = resolve_params(group.dataset, **{**group.dataset_params, **parts["dataset"]})
+                check_batch(group.batch_size, group.dataset, params, place(suite.path, group.name) + describe(point, {}, model))
                 settings = _optimizer(model, {**group.optimizer, **parts["optimizer"]})
                 zoo.make_optimizer(settings)
 
@@ -352,40 +379,3 @@ def _optimizer(model: str, overrides: dict) -> dict:
     if not isinstance(lr, dict):
         checks.positive_number("optimizer.learning_rate", lr)
     return settings
-
-
-def _configurations(group: Group):
-    """Every (sweep point, trial or chosen setting with the model's own settings, model) a group will run."""
-    settings = group.tune.settings() if group.tune is not None else [{}]
-    for point in group.points():
-        for model in group.models:
-            for setting in settings if group.tune is not None else [group.tuned_choice.get(model, {})]:
-                yield point, {**group.per_model.get(model, {}), **setting}, model
-
-
-def _describe(point: dict, setting: dict, model: str) -> str:
-    parts = [f"model {model!r}"] + [f"{k}={v}" for k, v in {**point, **setting}.items()]
-    return f" ({', '.join(parts)})"
-
-
-def check_builds(suite: Suite) -> None:
-    """Builds every distinct model of the suite at its dataset's input shape, or raises `SuiteError`."""
-    import keras
-
-    from benchmarks.datasets import dataset_signature
-    from benchmarks.harness.spec import build_for_dataset
-
-    seen = set()
-    for group in suite.groups:
-        for point, setting, model in _configurations(group):
-            parts = split_setting({**point, **setting})
-            overrides = {**group.model_overrides, **parts["model"]}
-            params = {**group.dataset_params, **parts["dataset"]}
-            key = (model, repr(sorted(overrides.items())), group.dataset, repr(sorted(params.items())))
-            if key in seen:
-                continue
-            seen.add(key)
-            at = f"Suite {suite.name!r}, group {group.name!r}" + _describe(point, setting, model)
-            with _as_suite_error(at):
-                build_for_dataset(model, dataset_signature(group.dataset, **params), overrides)
-    keras.utils.clear_session()  # the checked models are not kept

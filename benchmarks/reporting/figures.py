@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.analysis import verdicts
-from benchmarks.analysis.formatting import finite_values, format_number, percent
+from benchmarks.analysis.formatting import finite_values, format_number, md_escape, percent
 from benchmarks.storage import save_figure_atomic
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def figure_curves(unit: Unit, path: Path) -> tuple[Path, str]:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_metric.legend(fontsize=7, loc="best")
     seeds = max(len(r) for r in unit.runs.values())
-    caption = (f"Loss and {d.metric} per epoch, train (solid) and validation (dashed)"
+    caption = (f"Loss and {md_escape(d.metric)} per epoch, train (solid) and validation (dashed)"
                + (f", mean over {seeds} seeds with a min-max band" if seeds > 1 else ", one seed")
                + "".join(f"; {n}" for n in sorted(notes)) + ".")
     return _save(fig, path), caption

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.analysis.claims import claims_markdown
-from benchmarks.analysis.formatting import format_mean_std, format_number
+from benchmarks.analysis.formatting import format_mean_std, format_number, md_cell, md_code, md_escape
 from benchmarks.analysis.tables import comparison_table, convergence_table
 from benchmarks.errors import UserError
 from benchmarks.harness.records import load_records
@@ -38,7 +38,7 @@ def headline_markdown(results_dir="results", suite: str = HEADLINE_SUITE) -> str
     seeds = sorted({r.config.seed for r in quick})
     first = quick[0]
     lines += [
-        f"**Suite `{suite}`**, seeds {', '.join(map(str, seeds))} ({first.env.backend} backend, "
+        f"**Suite {md_code(suite)}**, seeds {', '.join(map(str, seeds))} ({md_escape(first.env.backend)} backend, "
         f"{first.env.hardware.cpu_count} CPU cores); best validation score, mean ± std over seeds, each model at its tuned setting.",
         "",
         "| dataset (metric) | baseline | mitigated | baseline score | mitigated score | reached target | verdicts |",
@@ -46,13 +46,14 @@ def headline_markdown(results_dir="results", suite: str = HEADLINE_SUITE) -> str
     ]
     for _, r in comparison.iterrows():
         better = "higher" if r.metric_mode == "max" else "lower"
-        lines.append(
-            f"| {r.dataset} ({r.metric_name}, {better} is better; chance {format_number(r.chance)}, target {format_number(r.target)}) "
-            f"| `{r.baseline}` | `{r.mitigated}` | "
-            f"{format_mean_std(r.baseline_best_val_metric_mean, r.baseline_best_val_metric_std)} | "
-            f"{format_mean_std(r.mitigated_best_val_metric_mean, r.mitigated_best_val_metric_std)} | "
-            f"{r.baseline_reached_target} vs {r.mitigated_reached_target} | {r.baseline_verdict} vs {r.mitigated_verdict} |"
-        )
+        cells = [
+            f"{md_escape(r.dataset)} ({md_escape(r.metric_name)}, {better} is better; chance {format_number(r.chance)}, "
+            f"target {format_number(r.target)})", md_code(r.baseline), md_code(r.mitigated),
+            format_mean_std(r.baseline_best_val_metric_mean, r.baseline_best_val_metric_std),
+            format_mean_std(r.mitigated_best_val_metric_mean, r.mitigated_best_val_metric_std),
+            f"{r.baseline_reached_target} vs {r.mitigated_reached_target}", f"{r.baseline_verdict} vs {r.mitigated_verdict}",
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -31,7 +31,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.analysis import verdicts
-from benchmarks.analysis.formatting import finite_values, format_number
+from benchmarks.analysis.formatting import finite_values, format_number, md_cell, md_code, md_escape
 from benchmarks.analysis.tables import comparison_markdown, comparison_table, convergence_table, write_tables
 from benchmarks.errors import UserError
 from benchmarks.harness.records import RECORDS_SUBDIR, RunRecord, scan
@@ -46,7 +46,7 @@ from benchmarks.reporting.figures import (
 )
 from benchmarks.reporting.html import markdown_to_html
 from benchmarks.reporting.sweep_figures import figure_sensitivity, figure_sweep, sweep_axis, sweep_series
-from benchmarks.reporting.units import Unit, group_units, provenance_lines, slug
+from benchmarks.reporting.units import FigureNames, Unit, group_units, provenance_lines
 from benchmarks.storage import write_atomic
 
 FIGURES_SUBDIR = "figures"
@@ -66,7 +66,7 @@ def _versus(unit: Unit, mitigated: str) -> str | None:
         return None
     b, m = statistics.mean(b), statistics.mean(m)
     how = "the same" if m == b else f"{'better' if d.is_better(m, b) else 'worse'} by {format_number(abs(m - b))}"
-    return (f"`{mitigated}` against `{unit.pair}`: best val {d.metric} {format_number(m)} vs {format_number(b)} "
+    return (f"{md_code(mitigated)} against {md_code(unit.pair)}: best val {md_escape(d.metric)} {format_number(m)} vs {format_number(b)} "
             f"({d.better} is better): {how}.")  # fmt: skip
 
 
@@ -75,10 +75,10 @@ def _tuning_line(runs: list[RunRecord]) -> str | None:
     t = runs[0].tuning
     if t is None:
         return None
-    chosen = ", ".join(f"{k}={format_number(v)}" for k, v in t.chosen.items())
+    chosen = md_escape(", ".join(f"{k}={format_number(v)}" for k, v in t.chosen.items()))
     scored = [x for x in t.trials if x.score is not None and not x.diverged]
-    trials = f"{len(t.trials)} trials, {len(t.trials) - len(scored)} diverged" if t.trials else f"trials in suite `{t.source.split('/')[0]}`"
-    return f"`{runs[0].label}` tuned over {runs[0].config.tuned_over} ({trials}): chose {chosen}."
+    trials = f"{len(t.trials)} trials, {len(t.trials) - len(scored)} diverged" if t.trials else f"trials in suite {md_code(t.source.split('/')[0])}"
+    return f"{md_code(runs[0].label)} tuned over {md_escape(runs[0].config.tuned_over)} ({trials}): chose {chosen}."
 
 
 def check_results_dir(results_dir) -> tuple[list[RunRecord], list[str]]:
@@ -105,7 +105,7 @@ def _figure_block(result, alt: str) -> list[str]:
     if result is None:
         return []
     path, caption = result
-    alt = alt.replace("[", "(").replace("]", ")")  # brackets would end the alt text early
+    alt = md_escape(alt.replace("[", "(").replace("]", ")"))  # brackets would end the alt text early
     return [f"![{alt}]({FIGURES_SUBDIR}/{path.name})", f"*{caption}*", ""]
 
 
@@ -113,7 +113,7 @@ def _sweep_table(runs, axis) -> list[str]:
     """Verdict and final val score per model (rows) and swept value (columns)."""
     series = sweep_series(runs, axis)
     xs = sorted({x for points in series.values() for x in points})
-    lines = ["| model | " + " | ".join(f"{axis}={x}" for x in xs) + " |", "|---|" + "---|" * len(xs)]
+    lines = ["| model | " + " | ".join(md_cell(md_escape(f"{axis}={x}")) for x in xs) + " |", "|---|" + "---|" * len(xs)]
     for (model, rest), points in series.items():
         cells = []
         for x in xs:
@@ -122,27 +122,27 @@ def _sweep_table(runs, axis) -> list[str]:
                 continue
             word = Counter(verdicts.verdict(r) for r in points[x]).most_common(1)[0][0]
             scores = finite_values(r.summary.final_val_metric for r in points[x])
-            cells.append(f"`{points[x][0].label}`: {word}, {format_number(statistics.mean(scores)) if scores else '–'}")
-        extra = (" (" + ", ".join(f"{k}={v}" for k, v in rest) + ")") if rest else ""
-        lines.append(f"| `{model}`{extra} | " + " | ".join(cells) + " |")
-    metric = runs[0].dataset.metric
+            cells.append(f"{md_code(points[x][0].label)}: {word}, {format_number(statistics.mean(scores)) if scores else '–'}")
+        extra = md_escape(" (" + ", ".join(f"{k}={v}" for k, v in rest) + ")") if rest else ""
+        lines.append("| " + " | ".join(md_cell(c) for c in [md_code(model) + extra, *cells]) + " |")
+    metric = md_escape(runs[0].dataset.metric)
     return lines + ["", f"*Cells: the architecture trained, its verdict and the final validation {metric} (mean over seeds).*", ""]
 
 
-def _pair_section(unit: Unit, figures_dir: Path, drawn: list) -> list[str]:
+def _pair_section(unit: Unit, figures_dir: Path, drawn: list, names: FigureNames) -> list[str]:
     first = next(iter(unit.runs.values()))[0]
     d = first.dataset
     seeds = sorted({r.config.seed for runs in unit.runs.values() for r in runs})
     epochs = sorted({r.config.epochs for runs in unit.runs.values() for r in runs})
     md = [f"### {unit.title}", "",
-          f"Dataset `{d.name}`, {d.metric} ({d.better} is better; chance {format_number(d.chance)}, target "
+          f"Dataset {md_code(d.name)}, {md_escape(d.metric)} ({d.better} is better; chance {format_number(d.chance)}, target "
           f"{format_number(d.target)}); seeds {', '.join(map(str, seeds))}; {'/'.join(map(str, epochs))} epochs.", ""]  # fmt: skip
     md += [f"- {verdicts.verdict_in_words(unit.runs[m])}" for m in unit.models]
     md += [f"- {s}" for s in (_versus(unit, m) for m in unit.models if m != unit.pair) if s]
     md += [f"- {s}" for s in (_tuning_line(unit.runs[m]) for m in unit.models) if s]
     md += [""]
     for kind, draw in PAIR_FIGURES:
-        result = draw(unit, figures_dir / f"{unit.slug}_{kind}.png")
+        result = draw(unit, figures_dir / names(unit.key, f"_{kind}.png"))
         if result is not None:
             drawn.append(result[0])
         md += _figure_block(result, f"{unit.pair}: {kind.replace('_', ' ')}")
@@ -186,7 +186,7 @@ def build_report(results_dir) -> dict:
           f"Generated by `gradzoo report` from the run records in `{RECORDS_SUBDIR}/`; every number and figure below is "
           "computed from them, and rerunning the command regenerates it all.", ""]  # fmt: skip
     if problems:
-        md += [f"Left out: {len(problems)} unreadable record(s):", "", *[f"- {p}" for p in problems], ""]
+        md += [f"Left out: {len(problems)} unreadable record(s):", "", *[f"- {md_escape(p)}" for p in problems], ""]
     claims = claims_markdown(records, results=claim_results)
     if claims:
         md += ["## Claims", "", claims.rstrip("\n"), ""]
@@ -202,8 +202,9 @@ def build_report(results_dir) -> dict:
     md += [comparison_markdown(comparison).rstrip("\n") if not comparison.empty else "No baseline has a mitigated partner in these records.", ""]
 
     md += ["## Pairs", ""]
+    names = FigureNames()  # one file per figure, whatever the names' characters (see FigureNames)
     for unit in group_units(records):
-        md += _pair_section(unit, figures_dir, drawn)
+        md += _pair_section(unit, figures_dir, drawn, names)
 
     evals = [r for r in records if r.config.phase == "eval"]
     sweep_blocks = []
@@ -212,9 +213,9 @@ def build_report(results_dir) -> dict:
         axis = sweep_axis([r.config.sweep for r in runs])
         if axis is None:
             continue
-        result = figure_sweep(runs, axis, figures_dir / slug(f"{suite}_{group}_{dataset}_sweep_{axis}.png"))
+        result = figure_sweep(runs, axis, figures_dir / names(f"{suite}_{group}_{dataset}_sweep_{axis}", ".png"))
         drawn.append(result[0])
-        sweep_blocks += [f"### {suite} / {group}: against `{axis}`", "", *_sweep_table(runs, axis),
+        sweep_blocks += [f"### {md_escape(suite)} / {md_escape(group)}: against {md_code(axis)}", "", *_sweep_table(runs, axis),
                          *_figure_block(result, f"{group}: sweep over {axis}")]  # fmt: skip
     if sweep_blocks:
         md += ["## Sweeps", "", *sweep_blocks]
@@ -224,11 +225,11 @@ def build_report(results_dir) -> dict:
     for (suite, group), runs in _group_by(trials, lambda r: (r.config.suite, r.config.group)).items():
         chosen = {(r.sweep_label, r.label): r.tuning.chosen for r in evals
                   if r.tuning is not None and (r.config.suite, r.config.group) == (suite, group)}  # fmt: skip
-        result = figure_sensitivity(runs, chosen, figures_dir / slug(f"{suite}_{group}_sensitivity.png"))
+        result = figure_sensitivity(runs, chosen, figures_dir / names(f"{suite}_{group}_sensitivity", ".png"))
         if result is None:
             continue
         drawn.append(result[0])
-        tuning_blocks += [f"### {suite} / {group}", "", f"Searched: {runs[0].config.tuned_over}.", "",
+        tuning_blocks += [f"### {md_escape(suite)} / {md_escape(group)}", "", f"Searched: {md_escape(runs[0].config.tuned_over)}.", "",
                           *_figure_block(result, f"{group}: tuning sensitivity")]  # fmt: skip
     if tuning_blocks:
         md += ["## Tuning", "", *tuning_blocks]

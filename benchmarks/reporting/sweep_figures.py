@@ -8,7 +8,7 @@ import statistics
 from pathlib import Path
 
 from benchmarks.analysis import verdicts
-from benchmarks.analysis.formatting import finite_values, format_number
+from benchmarks.analysis.formatting import finite_values, format_number, md_code, md_escape
 from benchmarks.harness.records import RunRecord
 from benchmarks.harness.tuning import setting_of
 from benchmarks.reporting.figures import LOG_FLOOR, _colors, _log_values, _new_figure, _save
@@ -96,7 +96,7 @@ def figure_sweep(runs: list[RunRecord], axis: str, path: Path) -> tuple[Path, st
     ax_score.legend(fontsize=7)
     ax_ratio.legend(fontsize=7)
     seeds = max(len(v) for points in series.values() for v in points.values())
-    caption = (f"Against `{axis}`: the final validation {d.metric}"
+    caption = (f"Against {md_code(axis)}: the final validation {md_escape(d.metric)}"
                + (" (mean over seeds, min-max band)" if seeds > 1 else "")
                + " and the gradient ratio the verdict uses" + (" (median over seeds)" if seeds > 1 else "")
                + ": first/last weight layer over epoch 1, or, marked [early/late steps], the gradient reaching the "
@@ -154,7 +154,7 @@ def figure_sensitivity(trials: list[RunRecord], chosen: dict, path: Path) -> tup
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     axes[0].set_ylabel(f"best val {d.metric} ({d.better} is better)")
-    caption = (f"Tuning sensitivity: the best validation {d.metric} of each trial against `{key}`, one line per model, on "
+    caption = (f"Tuning sensitivity: the best validation {md_escape(d.metric)} of each trial against {md_code(key)}, one line per model, on "
                f"the tuning seed; a star marks each model's chosen setting, the dotted line the target "
                f"{format_number(d.target)}" + "".join(f"; {n}" for n in sorted(notes)) + ".")  # fmt: skip
     return _save(fig, path), caption

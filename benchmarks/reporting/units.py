@@ -3,15 +3,46 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import re
 from collections import Counter
 
+from benchmarks.analysis.formatting import md_code, md_escape
 from benchmarks.harness.records import RECORDS_SUBDIR, RunRecord
+
+MAX_SLUG = 120  # file systems allow 255 bytes a name; a figure adds its kind and `.png`
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def slug(text: str) -> str:
-    """A file-name-safe form of `text` (figure names)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+    """A file-name-safe form of `text` (figure names); a long one is cut and ends with a hash of the whole."""
+    out = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+    return out if len(out) <= MAX_SLUG else f"{out[:MAX_SLUG - 9]}-{_short_hash(text)}"
+
+
+class FigureNames:
+    """One report's figure file names: each raw key (a group, a pair, a sweep) gets files of its own.
+
+    `slug` drops every character a file name should not carry, so `a<b` and
+    `a>b` (or `A` and `a` on a case-insensitive disk) would share a file and
+    one section would show the other's figure. A name already given to another
+    key gets a short hash of the raw key appended; names stay as `slug` makes
+    them otherwise, so reports keep their figure names from one run to the next.
+    """
+
+    def __init__(self):
+        self._owners: dict[str, str] = {}  # casefolded file name -> the raw key it belongs to
+
+    def __call__(self, key: str, suffix: str) -> str:
+        """The file name for figure `suffix` (e.g. `_curves.png`) of `key`."""
+        name, attempt = slug(key) + suffix, 0
+        while self._owners.setdefault(name.casefold(), key) != key:
+            attempt += 1
+            name = f"{slug(key)}-{_short_hash(key if attempt == 1 else f'{key}#{attempt}')}{suffix}"
+        return name
 
 
 class Unit:
@@ -40,17 +71,23 @@ class Unit:
 
     @property
     def title(self) -> str:
+        """The pair's heading, as Markdown (suite, group and model names escaped)."""
         others = [m for m in self.models if m != self.pair]
-        names = " vs ".join(f"`{m}`" for m in ([self.pair] if self.pair in self.runs else []) + others)
+        names = " vs ".join(md_code(m) for m in ([self.pair] if self.pair in self.runs else []) + others)
         if self.pair not in self.runs:
-            names += f" (baseline `{self.pair}` not run)"
-        sweep = f" at {self.sweep_text}" if self.sweep else ""
-        return f"{self.suite} / {self.group}{sweep}: {names}"
+            names += f" (baseline {md_code(self.pair)} not run)"
+        sweep = f" at {md_escape(self.sweep_text)}" if self.sweep else ""
+        return f"{md_escape(self.suite)} / {md_escape(self.group)}{sweep}: {names}"
+
+    @property
+    def key(self) -> str:
+        """The raw text the pair's figure names come from (see `FigureNames`)."""
+        parts = [self.suite, self.group, self.sweep_text, self.dataset, self.pair]
+        return "_".join(p for p in parts if p)
 
     @property
     def slug(self) -> str:
-        parts = [self.suite, self.group, self.sweep_text, self.dataset, self.pair]
-        return slug("_".join(p for p in parts if p))
+        return slug(self.key)
 
 
 def _sort_value(value):
@@ -96,13 +133,13 @@ def provenance_lines(records: list[RunRecord]) -> list[str]:
         trials = len(runs) - len(evals)
         seeds = sorted({r.config.seed for r in evals})
         epochs = sorted({r.config.epochs for r in evals})
-        lines.append(f"- Suite `{suite}`: {len(evals)} evaluation runs, seeds {', '.join(map(str, seeds)) or '–'}, "
+        lines.append(f"- Suite {md_code(suite)}: {len(evals)} evaluation runs, seeds {', '.join(map(str, seeds)) or '–'}, "
                      f"{'/'.join(map(str, epochs)) or '–'} epochs per run"
                      + (f"; {trials} tuning trials." if trials else "."))  # fmt: skip
 
-    lines.append("- Versions: " + _distinct(
+    lines.append("- Versions: " + md_escape(_distinct(
         f"gradzoo {r.env.gradzoo}, Keras {r.env.keras}, backend {r.env.backend} {r.env.backend_version}, "
-        f"Python {r.env.python}, precision {r.config.precision}" for r in records) + ".")  # fmt: skip
+        f"Python {r.env.python}, precision {r.config.precision}" for r in records)) + ".")  # fmt: skip
 
     def hardware(r):
         h = r.env.hardware
@@ -110,11 +147,11 @@ def provenance_lines(records: list[RunRecord]) -> list[str]:
         return (f"{r.env.platform}, {h.machine}" + (f" ({h.processor})" if h.processor else "")
                 + f", {h.cpu_count} CPU cores, devices: {devices}")  # fmt: skip
 
-    lines.append("- Hardware: " + _distinct(hardware(r) for r in records) + ".")
-    lines.append("- Git commit: " + _distinct(f"`{r.env.git_commit}`" if r.env.git_commit else "unknown" for r in records) + ".")
+    lines.append("- Hardware: " + md_escape(_distinct(hardware(r) for r in records)) + ".")
+    lines.append("- Git commit: " + _distinct(md_code(r.env.git_commit) if r.env.git_commit else "unknown" for r in records) + ".")
     created = sorted(r.created for r in records)
     if created:
-        lines.append(f"- Runs recorded: {created[0]}" + (f" to {created[-1]}" if created[-1] != created[0] else "") + " (UTC).")
+        lines.append(f"- Runs recorded: {md_escape(created[0])}" + (f" to {md_escape(created[-1])}" if created[-1] != created[0] else "") + " (UTC).")
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     lines.append(f"- Report generated: {now} (UTC), from {len(records)} records in `{RECORDS_SUBDIR}/`.")
     return lines
