@@ -1,10 +1,16 @@
 """A committed reference run, rerun on the same versions on a CPU, gives the same metrics.
 
-Tolerance: 1e-4 relative (plus 1e-6 absolute) on every per-epoch loss and
-metric and on the test scores. On one machine, with the same versions, gradzoo
-runs are bit-identical (the data order is a function of the seed and the epoch;
-`tests/test_resume.py` checks equality exactly); the tolerance leaves room for a
-CPU of another family, whose vector units may sum in another order.
+On the CPU model that made the record (its `env.hardware.processor`), with the
+same versions: 1e-4 relative (plus 1e-6 absolute) on every per-epoch loss and
+metric and on the test scores, and the same steps to the target. On one machine
+gradzoo runs are bit-identical (the data order is a function of the seed and the
+epoch; `tests/test_resume.py` checks equality exactly).
+
+On another CPU model, or where the record does not name one (records before
+2026-12), the vector units sum in another order and the rounding differences
+grow through training: measured on an AMD EPYC against the committed records,
+the first three epochs agree within 1e-4 and the loss drifts by 2% by epoch 15.
+There the first epoch must agree within 1e-4 and the whole run within 5%.
 """
 
 import dataclasses
@@ -14,12 +20,14 @@ from pathlib import Path
 import keras
 import pytest
 
+from benchmarks.harness.environment import cpu_model
 from benchmarks.harness.records import load_records
 from benchmarks.harness.runner import run_one
 from benchmarks.harness.spec import RunSpec
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 REL, ABS = 1e-4, 1e-6
+OTHER_CPU_REL = 0.05  # the whole run, on a CPU model other than the record's
 
 
 def _cheapest_committed_run():
@@ -38,8 +46,13 @@ def test_rerunning_a_committed_run_gives_its_metrics():
     config = {f.name: getattr(record.config, f.name) for f in dataclasses.fields(record.config)}
     again = run_one(RunSpec(**config))
     assert again.run_id == record.run_id
-    for key in ("loss", "metric", "val_loss", "val_metric"):
-        assert getattr(again.history, key) == pytest.approx(getattr(record.history, key), rel=REL, abs=ABS), key
-    assert again.summary.test_metrics == pytest.approx(record.summary.test_metrics, rel=REL, abs=ABS)
-    assert again.summary.steps_to_target == record.summary.steps_to_target
     assert again.status == record.status
+    same_cpu = record.env.hardware.processor is not None and record.env.hardware.processor == cpu_model()
+    rel = REL if same_cpu else OTHER_CPU_REL
+    for key in ("loss", "metric", "val_loss", "val_metric"):
+        ours, theirs = getattr(again.history, key), getattr(record.history, key)
+        assert ours[:1] == pytest.approx(theirs[:1], rel=REL, abs=ABS), f"{key}, first epoch"
+        assert ours == pytest.approx(theirs, rel=rel, abs=ABS), key
+    assert again.summary.test_metrics == pytest.approx(record.summary.test_metrics, rel=rel, abs=ABS)
+    if same_cpu:
+        assert again.summary.steps_to_target == record.summary.steps_to_target

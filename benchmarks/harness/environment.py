@@ -35,7 +35,7 @@ def environment(executor: str = "local") -> Environment:
         platform=platform.platform(),
         hardware=Hardware(
             machine=platform.machine() or None,
-            processor=platform.processor() or None,
+            processor=cpu_model(),
             cpu_count=os.cpu_count(),
             devices=devices,
         ),
@@ -43,6 +43,25 @@ def environment(executor: str = "local") -> Environment:
         executor=executor,
         host=socket.gethostname() or None,
     )
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name (`platform.processor()`, else Linux's `/proc/cpuinfo`), or `None`.
+
+    Floating-point results depend on it: two CPU families sum in other orders,
+    so a rerun on another one drifts from the record (`tests/test_reproduce.py`).
+    """
+    name = platform.processor()
+    if name and name != platform.machine():
+        return name
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    return name or None
 
 
 def source_commit() -> str | None:
