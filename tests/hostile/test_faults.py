@@ -19,7 +19,7 @@ import benchmarks.storage as storage
 from benchmarks.cli import main
 from benchmarks.harness import records as records_mod
 from benchmarks.harness.checkpoints import RunCheckpoint
-from tests.helpers import make_record
+from helpers import make_record
 
 # Two runs of two epochs on 200 examples: seconds each.
 SUITE = """

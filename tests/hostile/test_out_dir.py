@@ -23,7 +23,7 @@ from benchmarks.harness import records as records_mod
 from benchmarks.harness.out_dir import OWN
 from benchmarks.harness.records.quarantine import unreadable_dir
 from benchmarks.storage import LOCK_NAME
-from tests.helpers import cli_error
+from helpers import cli_error
 
 # One run of one epoch on 200 examples: seconds.
 SUITE = """
