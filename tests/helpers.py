@@ -85,3 +85,11 @@ def cli_error(main, args, capsys) -> str:
     assert info.value.code not in (0, None), err
     assert "Traceback" not in err, err
     return err
+
+
+def tiny_suite(models=("mlp_he_relu_bn",), epochs: int = 1) -> str:
+    """A suite's text: one group of tiny MLPs (depth 2, width 8) on 200 MNIST-1D examples; seconds per run."""
+    listed = ", ".join(f'"{m}"' for m in models)
+    return (f"epochs = {epochs}\nseeds = 1\nbatch_size = 32\n[[runs]]\nname = \"tiny\"\nmodels = [{listed}]\n"
+            'dataset = "mnist1d"\ndataset_params = { num_samples = 200, shape = "flat" }\n'
+            "model_overrides = { depth = 2, width = 8 }\n")

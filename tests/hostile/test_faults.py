@@ -19,33 +19,22 @@ import benchmarks.storage as storage
 from benchmarks.cli import main
 from benchmarks.harness import records as records_mod
 from benchmarks.harness.checkpoints import RunCheckpoint
-from helpers import make_record
+from helpers import make_record, tiny_suite
 
-# Two runs of two epochs on 200 examples: seconds each.
-SUITE = """
-epochs = 2
-seeds = 1
-batch_size = 32
-[[runs]]
-name = "tiny"
-models = MODELS
-dataset = "mnist1d"
-dataset_params = { num_samples = 200, shape = "flat" }
-model_overrides = { depth = 2, width = 8 }
-"""
+# Runs of two epochs on 200 examples (`tiny_suite`): seconds each.
 
 
 @pytest.fixture
 def suite(tmp_path) -> str:
     path = tmp_path / "tiny.toml"
-    path.write_text(SUITE.replace("MODELS", '["mlp_sigmoid_deep", "mlp_he_relu_bn"]'))
+    path.write_text(tiny_suite(("mlp_sigmoid_deep", "mlp_he_relu_bn"), epochs=2))
     return str(path)
 
 
 @pytest.fixture
 def one_run(tmp_path) -> str:
     path = tmp_path / "one.toml"
-    path.write_text(SUITE.replace("MODELS", '["mlp_sigmoid_deep"]'))
+    path.write_text(tiny_suite(("mlp_sigmoid_deep",), epochs=2))
     return str(path)
 
 
@@ -111,7 +100,7 @@ def stopped(tmp_path_factory) -> tuple[str, Path]:
     """A one-run suite and an OUT where SIGTERM stopped it after its first epoch's checkpoint."""
     root = tmp_path_factory.mktemp("stopped")
     suite, out = root / "one.toml", root / "out"
-    suite.write_text(SUITE.replace("MODELS", '["mlp_sigmoid_deep"]'))
+    suite.write_text(tiny_suite(("mlp_sigmoid_deep",), epochs=2))
     with pytest.MonkeyPatch.context() as monkeypatch:
         _signal_after(monkeypatch, signal.SIGTERM, epoch=1)
         assert main(["run", str(suite), "--out", str(out)]) == 143

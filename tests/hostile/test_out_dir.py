@@ -23,20 +23,10 @@ from benchmarks.harness import records as records_mod
 from benchmarks.harness.out_dir import OWN
 from benchmarks.harness.records.quarantine import unreadable_dir
 from benchmarks.storage import LOCK_NAME
-from helpers import cli_error
+from helpers import cli_error, tiny_suite
 
 # One run of one epoch on 200 examples: seconds.
-SUITE = """
-epochs = 1
-seeds = 1
-batch_size = 32
-[[runs]]
-name = "tiny"
-models = ["mlp_he_relu_bn"]
-dataset = "mnist1d"
-dataset_params = { num_samples = 200, shape = "flat" }
-model_overrides = { depth = 2, width = 8 }
-"""
+SUITE = tiny_suite()
 
 
 @pytest.fixture
