@@ -70,26 +70,34 @@ def _canonical(value):
     return ("other", repr(value))
 
 
-def check_distinct(values: list, key: str, where: str) -> None:
-    """Raises `SuiteError` if `values` (a suite's list under `key`) names a value twice."""
+_UNIQUE = object()
+
+
+def _first_repeat(values: list):
+    """The first value met twice (`3` and `3.0` are the same value), or `_UNIQUE`."""
     seen = set()
     for value in values:
         marker = _canonical(value)
         if marker in seen:
-            raise SuiteError(f"{where}: `{key}` lists {value!r} twice, which would run the same configuration twice; "
-                             f"list each value once. Received: {key} = {values!r}")  # fmt: skip
+            return value
         seen.add(marker)
+    return _UNIQUE
+
+
+def check_distinct(values: list, key: str, where: str) -> None:
+    """Raises `SuiteError` if `values` (a suite's list under `key`) names a value twice."""
+    value = _first_repeat(values)
+    if value is not _UNIQUE:
+        raise SuiteError(f"{where}: `{key}` lists {value!r} twice, which would run the same configuration twice; "
+                         f"list each value once. Received: {key} = {values!r}")  # fmt: skip
 
 
 def check_distinct_settings(settings: list[dict], where: str) -> None:
     """A random search's drawn settings are distinct (a repeat would be the same trial twice)."""
-    seen = set()
-    for setting in settings:
-        marker = _canonical(setting)
-        if marker in seen:
-            raise SuiteError(f"{where}: `tune` draws the setting {setting} twice within its budget, which would run the "
-                             f"same trial twice; widen the ranges or lower `tune.budget`. Received: {setting}")  # fmt: skip
-        seen.add(marker)
+    setting = _first_repeat(settings)
+    if setting is not _UNIQUE:
+        raise SuiteError(f"{where}: `tune` draws the setting {setting} twice within its budget, which would run the "
+                         f"same trial twice; widen the ranges or lower `tune.budget`. Received: {setting}")  # fmt: skip
 
 
 def resolve_reference(value, citing: Path, shipped_dir: Path, shipped: list[str], where: str) -> Path:
