@@ -75,10 +75,11 @@ def check_domain(record, where: str) -> None:
 
 # The gradient log and the gradient through time are float32 arithmetic on the device: written with the
 # shortest decimal that reads back as the same float32 (`0.1`, not `0.10000000149011612`), they lose
-# nothing and take half the characters. The per-step arrays, three quarters of a record, feed only the
-# step-resolved figures (log-scale heatmaps and norm curves): they keep 4 significant digits, a relative
-# error below 1e-4 that no figure can show. Everything a table, verdict or claim reads (per-epoch
-# min/mean/max, curves, summary) keeps its full precision.
+# nothing and take half the characters. The per-step arrays, two thirds of a compressed record, feed only
+# the step-resolved figures (log-scale heatmaps and norm curves): they keep 4 significant digits, a
+# relative error below 1e-4 that no figure can show. What tables, verdicts and claims read keeps the
+# precision it was measured in: the per-epoch min/mean/max at float32, the curves and summary as Keras
+# logged them (float64 text).
 _MEASURED_IN_FLOAT32 = ("gradients", "temporal")
 _PER_STEP = ("norms", "global_norm_pre", "global_norm_post")
 PER_STEP_DIGITS = 4
