@@ -11,7 +11,7 @@ import importlib.util
 import os
 import sys
 
-from benchmarks.errors import UserError
+from gradzoo.benchmarks.errors import UserError
 
 BACKENDS = ("tensorflow", "jax", "torch")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies

@@ -2,7 +2,7 @@
 
 Heavy libraries (Keras, TensorFlow, pandas) are imported inside the commands,
 never at module import, so `gradzoo --help` answers at once. A mistake the user
-can fix is one sentence and exit status 2 (`benchmarks.errors.UserError`);
+can fix is one sentence and exit status 2 (`gradzoo.benchmarks.errors.UserError`);
 anything else is a bug: its traceback is kept, and the exit status is 1. A
 command may also end with a status of its own: `gradzoo run` exits 1 when runs
 failed on Ray workers, after recording every other run.
@@ -15,8 +15,8 @@ import os
 import sys
 import traceback
 
-from benchmarks.backends import choose_backend, import_keras_quietly
-from benchmarks.errors import UserError
+from gradzoo.benchmarks.backends import choose_backend, import_keras_quietly
+from gradzoo.benchmarks.errors import UserError
 
 def _quiet_logs(verbose: bool) -> None:
     if verbose:
@@ -37,7 +37,7 @@ def _quiet_logs(verbose: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from benchmarks.commands import add_commands
+    from gradzoo.benchmarks.commands import add_commands
 
     parser = argparse.ArgumentParser(
         prog="gradzoo",
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
         print(f"gradzoo: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM where a command turns it into one (`gradzoo run`)
-        from benchmarks.commands.stopping import exit_status
+        from gradzoo.benchmarks.commands.stopping import exit_status
 
         print("gradzoo: interrupted; rerun the same command to resume.", file=sys.stderr)
         return exit_status(e)

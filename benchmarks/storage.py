@@ -4,7 +4,7 @@ Everything gradzoo writes goes through `write_atomic`: a temporary file in the
 same directory, fsync, then `os.replace`, so a reader (or a run killed at any
 moment, even by SIGKILL) sees either the old file or the whole new one, never
 a truncated one. JSON is written strict (`allow_nan=False`): callers encode
-non-finite numbers first (see `benchmarks.harness.records`).
+non-finite numbers first (see `gradzoo.benchmarks.harness.records`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from benchmarks.errors import OutputError
-from zoo.checks import cache_dir  # noqa: F401  (one cache directory for datasets and weights)
+from gradzoo.benchmarks.errors import OutputError
+from gradzoo.zoo.checks import cache_dir  # noqa: F401  (one cache directory for datasets and weights)
 
 LOCK_NAME = ".gradzoo.lock"
 _LOCK_CONTENT = re.compile(rb"pid \d+\s*")  # what `DirectoryLock` writes: a lock it may take over

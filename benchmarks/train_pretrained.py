@@ -2,7 +2,7 @@
 
 Each entry is the seed-0 evaluation run of a model of the `quick` suite, at the
 setting the suite's tuning chose (`benchmarks/suites/quick.toml`), trained by
-`benchmarks.harness.runner.run_one`, the code path of `gradzoo run`. So a
+`gradzoo.benchmarks.harness.run.run_one.run_one`, the code path of `gradzoo run`. So a
 shipped model was trained exactly as the benchmark trains it, and its manifest
 entry says what it was tuned over and what was chosen. The record is condensed
 into the entry: config, dataset and parameters, test scores, per-epoch
@@ -16,9 +16,9 @@ triple their size and matter only to resume that exact training.
 Usage:
 
 ```bash
-python -m benchmarks.train_pretrained                 # train what is missing or stale
-python -m benchmarks.train_pretrained --only rnn_gru.adding --force
-python -m benchmarks.train_pretrained --list
+python -m gradzoo.benchmarks.train_pretrained                 # train what is missing or stale
+python -m gradzoo.benchmarks.train_pretrained --only rnn_gru.adding --force
+python -m gradzoo.benchmarks.train_pretrained --list
 ```
 
 Idempotent: an entry whose config is unchanged and whose file still matches
@@ -42,8 +42,8 @@ SIGNIFICANT_DIGITS = 5  # of the per-layer gradient norms kept in the manifest
 
 def pretrained_specs() -> dict:
     """`{"model.dataset": RunSpec}`: the seed-0 evaluation run of every model of the source suite."""
-    from benchmarks.harness.plan import Plan
-    from benchmarks.harness.suites import load_suite
+    from gradzoo.benchmarks.harness.plan.run_plan import Plan
+    from gradzoo.benchmarks.harness.plan.suites import load_suite
 
     plan = Plan(load_suite(SOURCE_SUITE), seeds=1)
     specs = {}
@@ -69,7 +69,7 @@ def _sig(value, digits: int = SIGNIFICANT_DIGITS):
 
 def gradient_summary(record) -> dict | None:
     """The compact gradient-log summary of a run record (per epoch, not per step)."""
-    from benchmarks.analysis import verdicts
+    from gradzoo.benchmarks.analysis import verdicts
 
     g = record.gradients
     if g is None:
@@ -103,7 +103,7 @@ def gradient_summary(record) -> dict | None:
 
 def manifest_entry(name: str, record, path: Path, sha256: str, names) -> dict:
     """One manifest entry from a run record and the file it saved."""
-    from benchmarks.harness.records.codec import to_plain
+    from gradzoo.benchmarks.harness.records.codec import to_plain
 
     d, s = record.dataset, record.summary
     keep = ("epochs_run", "steps_run", "best_val_metric", "final_val_metric", "final_train_metric",
@@ -146,7 +146,7 @@ def manifest_entry(name: str, record, path: Path, sha256: str, names) -> dict:
 
 
 def _is_current(entry: dict | None, spec, directory: Path) -> bool:
-    from zoo.pretrained import file_sha256
+    from gradzoo.zoo.pretrained import file_sha256
 
     if not entry or entry.get("config") != spec.config().to_dict():
         return False
@@ -158,9 +158,9 @@ def train_one(name: str, spec, directory: Path, names) -> dict:
     """Trains one entry, saves its `.keras` file atomically and returns its manifest entry."""
     import keras
 
-    import zoo
-    from benchmarks.harness.runner import run_one
-    from zoo.pretrained import file_sha256
+    from gradzoo import zoo
+    from gradzoo.benchmarks.harness.run.run_one import run_one
+    from gradzoo.zoo.pretrained import file_sha256
 
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"{name}.keras"
@@ -189,20 +189,20 @@ def train_one(name: str, spec, directory: Path, names) -> dict:
 
 
 def _metric(record):
-    from benchmarks.datasets.base import make_metric
+    from gradzoo.benchmarks.datasets.base import make_metric
 
     return make_metric(record.dataset.metric)
 
 
 def write_manifest(directory: Path, entries: dict, order) -> Path:
-    from benchmarks.storage import write_json_atomic
-    from zoo.pretrained import MANIFEST_SCHEMA
+    from gradzoo.benchmarks.storage import write_json_atomic
+    from gradzoo.zoo.pretrained import MANIFEST_SCHEMA
 
     path = directory / "manifest.json"
     ordered = {n: entries[n] for n in order if n in entries}
     write_json_atomic(path, {
         "schema": MANIFEST_SCHEMA,
-        "generated_by": "python -m benchmarks.train_pretrained",
+        "generated_by": "python -m gradzoo.benchmarks.train_pretrained",
         "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "models": ordered,
     })  # fmt: skip
@@ -222,7 +222,7 @@ def _read_manifest(directory: Path) -> dict:
 
 def main(argv=None) -> int:
     specs = pretrained_specs()
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.train_pretrained", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gradzoo.benchmarks.train_pretrained", description=__doc__.split("\n")[0])
     parser.add_argument("--only", action="append", metavar="NAME", choices=list(specs),
                         help="train only this entry (repeatable); the others' entries are kept")  # fmt: skip
     parser.add_argument("--force", action="store_true", help="retrain even if the shipped file is current")
@@ -235,7 +235,7 @@ def main(argv=None) -> int:
                   f"optimizer={spec.optimizer}")  # fmt: skip
         return 0
 
-    import zoo.pretrained
+    import gradzoo.zoo.pretrained
 
     directory = Path(args.out) if args.out else zoo.pretrained.WEIGHTS_DIR
     entries = {n: e for n, e in _read_manifest(directory).items() if n in specs}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
-from benchmarks.harness.records import (
+from gradzoo.benchmarks.harness.records import (
     ActivationLog,
     DatasetSummary,
     EpochStats,
@@ -21,6 +22,9 @@ from benchmarks.harness.records import (
     Summary,
     TemporalLog,
 )
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+DATA = Path(__file__).resolve().parent / "data"  # suite files and records the tests read
 
 MNIST1D = dict(name="mnist1d", params={"seed": 0}, description="", embedded=True, task="classification",
                input_shape=[40], input_dtype="float32", num_outputs=10, sequence_output=False,

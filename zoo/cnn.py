@@ -17,14 +17,14 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from zoo.components import (
+from gradzoo.zoo.components import (
     activation_layer,
     check_choice,
     check_positive_int,
     initializer,
     normalization_layer,
 )
-from zoo.registry import register
+from gradzoo.zoo.registry import register
 
 VALID_DEPTHS = (20, 32, 44, 56, 110)
 SHORTCUTS = ("A", "B")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from zoo.checks import check_choice, check_positive_int  # noqa: F401  (the builders import them from here)
+from gradzoo.zoo.checks import check_choice, check_positive_int  # noqa: F401  (the builders import them from here)
 
 # name -> factory. Each entry says why it is in the zoo.
 INITIALIZERS = {

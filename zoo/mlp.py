@@ -4,8 +4,8 @@ ReLU + BatchNorm; pre-activation residual blocks; SELU with LeCun init); a
 large-init ReLU net that explodes next to the same net trained with gradient
 clipping.
 
-Every knob is an override of `zoo.build`, so each fix can be ablated alone:
-`zoo.build("mlp_sigmoid_deep", (40,), 10, activation="relu")` keeps the naive
+Every knob is an override of `gradzoo.zoo.build`, so each fix can be ablated alone:
+`gradzoo.zoo.build("mlp_sigmoid_deep", (40,), 10, activation="relu")` keeps the naive
 init and changes only the activation.
 """
 
@@ -14,14 +14,14 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from zoo.components import (
+from gradzoo.zoo.components import (
     ACTIVATIONS,
     activation_layer,
     check_positive_int,
     initializer,
     normalization_layer,
 )
-from zoo.registry import register
+from gradzoo.zoo.registry import register
 
 _EXAMPLE_SHAPES = ((40,), (40, 1), (28, 28, 1))
 
@@ -48,9 +48,9 @@ def build_mlp(
         num_outputs: width of the linear head.
         depth: number of hidden layers. Defaults to `20`.
         width: units per hidden layer. Defaults to `128`.
-        activation: one of `zoo.components.ACTIVATIONS`. Defaults to `"sigmoid"`.
+        activation: one of `gradzoo.zoo.components.ACTIVATIONS`. Defaults to `"sigmoid"`.
         initializer_name: kernel initializer for every Dense layer, one of
-            `zoo.components.INITIALIZERS`. Defaults to `"small_normal"`.
+            `gradzoo.zoo.components.INITIALIZERS`. Defaults to `"small_normal"`.
         normalization: `"none"`, `"batch"` or `"layer"`, placed between each
             Dense and its activation (Ioffe & Szegedy 2015). Defaults to `"none"`.
         name: the model's name.
@@ -108,8 +108,8 @@ def build_residual_mlp(
         num_outputs: width of the linear head.
         depth: Dense layers before the head (>= 1). Defaults to `20`.
         width: units of every layer. Defaults to `128`.
-        activation: one of `zoo.components.ACTIVATIONS`. Defaults to `"relu"`.
-        initializer_name: kernel initializer, one of `zoo.components.INITIALIZERS`.
+        activation: one of `gradzoo.zoo.components.ACTIVATIONS`. Defaults to `"relu"`.
+        initializer_name: kernel initializer, one of `gradzoo.zoo.components.INITIALIZERS`.
             Defaults to `"he_normal"`.
         normalization: `"batch"`, `"layer"` or `"none"`, inside each branch.
             Defaults to `"batch"`.

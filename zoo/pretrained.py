@@ -5,7 +5,7 @@ zoo's `resnet_56_1d` trained on MNIST-1D. Each mitigated model ships next to
 its baseline, trained on the same data, seed and budget, with its history.
 
 ```python
-import zoo
+from gradzoo import zoo
 zoo.list_pretrained()                          # ['mlp_he_relu_bn.mnist1d', ...]
 info = zoo.pretrained_info("rnn_gru.adding")   # the manifest entry
 info["test_metrics"]                           # {'loss': ..., 'mse': ...}
@@ -13,7 +13,7 @@ model = zoo.load_pretrained("rnn_gru.adding")  # compiled with its loss and metr
 ```
 
 The shipped files live in `zoo/weights/` with `manifest.json`, written by
-`python -m benchmarks.train_pretrained`. An entry holds the file name, its
+`python -m gradzoo.benchmarks.train_pretrained`. An entry holds the file name, its
 sha256, what the model was tuned over and the setting chosen, the dataset and
 its parameters, the test scores (keyed as `model.evaluate(...,
 return_dict=True)` names them), the full run config, the per-epoch history and
@@ -44,7 +44,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from zoo.checks import cache_dir
+from gradzoo.zoo.checks import cache_dir
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST_SCHEMA = 1
@@ -127,7 +127,7 @@ def pretrained_info(name: str) -> dict:
         A dict with at least `name`, `sha256` and `source` (`"shipped"`,
         `"url"` or `"path"`). Shipped entries also hold `model`, `role`,
         `compare_with`, `dataset`, `dataset_params` (pass them to
-        `benchmarks.data.load_dataset(dataset, **dataset_params)` to rebuild
+        `gradzoo.benchmarks.data.load_dataset(dataset, **dataset_params)` to rebuild
         the data), `loss`, `metric`, `test_metrics` (keyed as
         `model.evaluate(..., return_dict=True)` names them), `config` (the run
         config), `optimizer`, `history` (per epoch), `gradients` (per-epoch
@@ -250,7 +250,7 @@ def pretrained_path(name: str) -> Path:
         return _fetch(name, entry)
     path = WEIGHTS_DIR / entry["file"] if source == "shipped" else Path(entry["path"])
     if not path.is_file():
-        hint = " Reinstall gradzoo, or run `python -m benchmarks.train_pretrained`." if source == "shipped" else ""
+        hint = " Reinstall gradzoo, or run `python -m gradzoo.benchmarks.train_pretrained`." if source == "shipped" else ""
         raise FileNotFoundError(f"The weights file of pretrained model {name!r} is missing: {path}.{hint}")
     return path
 
@@ -279,7 +279,7 @@ def load_pretrained(name: str, compile: bool = True):
     """
     import keras
 
-    import zoo  # noqa: F401  (registers the zoo's custom layers for deserialization)
+    from gradzoo import zoo  # noqa: F401  (registers the zoo's custom layers for deserialization)
 
     entry = _entry(name)
     path = pretrained_path(name)

@@ -196,7 +196,7 @@ def build(name: str, input_shape, num_outputs: int, **overrides):
 
     Returns:
         An uncompiled `keras.Model` named `name`. Compile it with
-        `spec.optimizer` (see `zoo.make_optimizer`) to train it as the zoo does.
+        `spec.optimizer` (see `gradzoo.zoo.make_optimizer`) to train it as the zoo does.
     """
     spec = get_spec(name)
     input_shape = tuple(int(d) for d in input_shape)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from zoo.components import check_choice, check_positive_int, initializer
-from zoo.registry import register
+from gradzoo.zoo.components import check_choice, check_positive_int, initializer
+from gradzoo.zoo.registry import register
 
 CELLS = ("simple", "lstm", "gru")
 RNN_ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")

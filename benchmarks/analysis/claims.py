@@ -2,7 +2,7 @@
 
 A claims group of a suite (`benchmarks/suites/claims.toml`) names a claim, its
 source and its expected orderings (`[[runs.expect]]`, see
-`benchmarks.harness.expectations`). Each expectation compares one metric of two
+`gradzoo.benchmarks.harness.plan.expectations`). Each expectation compares one metric of two
 arms (a model of the group at a sweep point), or of an arm and a number, over
 the evaluation seeds:
 
@@ -28,10 +28,10 @@ import math
 import statistics
 from pathlib import Path
 
-from benchmarks.analysis.formatting import format_number, md_cell, md_code, md_escape
-from benchmarks.harness.expectations import METRICS, Arm, Expectation
-from benchmarks.harness.records import RunRecord
-from benchmarks.storage import write_atomic
+from gradzoo.benchmarks.analysis.formatting import format_number, md_cell, md_code, md_escape
+from gradzoo.benchmarks.harness.plan.expectations import METRICS, Arm, Expectation
+from gradzoo.benchmarks.harness.records import RunRecord
+from gradzoo.benchmarks.storage import write_atomic
 
 COLUMNS = ["claim_id", "claim", "source", "metric", "expected", "measured", "seeds", "verdict"]
 SUITE_COPIES = "suites"  # gradzoo run keeps the suite files it ran in OUT/suites/
@@ -193,8 +193,8 @@ def evaluate_claims(records: list[RunRecord], suites: dict) -> list[ClaimResult]
 
 def suites_of(records: list[RunRecord], out_dir=None) -> dict:
     """The suites the records came from: the copies `gradzoo run` kept in `OUT/suites/`, else the shipped ones."""
-    from benchmarks.errors import UserError
-    from benchmarks.harness.suites import load_suite
+    from gradzoo.benchmarks.errors import UserError
+    from gradzoo.benchmarks.harness.plan.suites import load_suite
 
     suites = {}
     for name in dict.fromkeys(r.config.suite for r in records if r.config.suite):

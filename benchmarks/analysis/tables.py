@@ -15,10 +15,10 @@ import gzip
 
 from pathlib import Path
 
-from benchmarks.analysis import verdicts
-from benchmarks.analysis.formatting import format_mean_std, format_number, md_cell, md_code, md_escape
-from benchmarks.harness.records import RunRecord, scan
-from benchmarks.storage import write_atomic
+from gradzoo.benchmarks.analysis import verdicts
+from gradzoo.benchmarks.analysis.formatting import format_mean_std, format_number, md_cell, md_code, md_escape
+from gradzoo.benchmarks.harness.records import RunRecord, scan
+from gradzoo.benchmarks.storage import write_atomic
 
 CONVERGENCE_COLUMNS = [
     "suite", "group", "phase", "sweep", "tuned_over", "pair", "model", "registry_model", "role", "dataset", "seed",

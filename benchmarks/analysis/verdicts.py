@@ -14,8 +14,8 @@ import math
 import statistics
 from collections import Counter
 
-from benchmarks.analysis.formatting import finite_values, format_number, md_code, percent, plural
-from benchmarks.harness.records import RunRecord
+from gradzoo.benchmarks.analysis.formatting import finite_values, format_number, md_code, percent, plural
+from gradzoo.benchmarks.harness.records import RunRecord
 
 VANISHING_RATIO = 1e-3
 EXPLODING_NORM = 1e3

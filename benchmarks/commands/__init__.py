@@ -6,7 +6,7 @@ A command's module defines `add(subparsers)`, which adds its parser and sets
 
 from __future__ import annotations
 
-from benchmarks.commands import doctor_command, list_command, pretrained_command, report_command, run_command
+from gradzoo.benchmarks.commands import doctor_command, list_command, pretrained_command, report_command, run_command
 
 COMMANDS = (list_command, run_command, report_command, pretrained_command, doctor_command)
 

@@ -11,12 +11,12 @@ figure, its Markdown and the JSON document.
 
 from __future__ import annotations
 
-from benchmarks.commands.options import positive_int
-from benchmarks.doctor.defaults import DEFAULT_BATCH, DEFAULT_STEPS
+from gradzoo.benchmarks.commands.options import positive_int
+from gradzoo.benchmarks.doctor.defaults import DEFAULT_BATCH, DEFAULT_STEPS
 
 
 def add(subparsers) -> None:
-    from benchmarks.backends import BACKENDS
+    from gradzoo.benchmarks.backends import BACKENDS
 
     p = subparsers.add_parser(
         "doctor", help="diagnose a model's gradient: where it vanishes or explodes, and what to change",
@@ -50,10 +50,10 @@ def add(subparsers) -> None:
 def run(args) -> None:
     import json
 
-    from benchmarks.doctor import diagnose
-    from benchmarks.doctor.loading import load_dataset_split, load_model_file, load_npz, parse_params
-    from benchmarks.errors import UserError
-    from benchmarks.storage import ensure_writable_dir
+    from gradzoo.benchmarks.doctor import diagnose
+    from gradzoo.benchmarks.doctor.loading import load_dataset_split, load_model_file, load_npz, parse_params
+    from gradzoo.benchmarks.errors import UserError
+    from gradzoo.benchmarks.storage import ensure_writable_dir
 
     if args.param and not args.dataset:
         raise UserError("--param sets a parameter of --dataset; an .npz file given with --data takes none.")

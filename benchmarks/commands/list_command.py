@@ -9,9 +9,9 @@ def add(subparsers) -> None:
 
 
 def run(args) -> None:
-    import zoo
-    from benchmarks.datasets import list_datasets
-    from benchmarks.harness.suites import list_suites
+    from gradzoo import zoo
+    from gradzoo.benchmarks.datasets import list_datasets
+    from gradzoo.benchmarks.harness.plan.suites import list_suites
 
     width = max(len(n) for n in zoo.list_models()) + 4
     print("Models, each baseline followed by its mitigated partners:")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks.backends import BACKENDS, PRECISIONS  # noqa: F401  (the parsers' choices)
+from gradzoo.benchmarks.backends import BACKENDS, PRECISIONS  # noqa: F401  (the parsers' choices)
 
 
 def positive_int(text: str) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.errors import UserError
+from gradzoo.benchmarks.errors import UserError
 
 
 def add(subparsers) -> None:
@@ -16,7 +16,7 @@ def add(subparsers) -> None:
 def run(args) -> None:
     import json
 
-    import zoo
+    from gradzoo import zoo
 
     if args.action == "list":
         if args.name:
@@ -43,7 +43,7 @@ def _score(info: dict) -> str:
 def _print_pretrained_list(zoo) -> None:
     names = zoo.list_pretrained()
     if not names:
-        print("No pretrained models (run `python -m benchmarks.train_pretrained` to make them).")
+        print("No pretrained models (run `python -m gradzoo.benchmarks.train_pretrained` to make them).")
         return
     infos = [zoo.pretrained_info(n) for n in names]
     width = max(len(n) for n in names) + 2
@@ -56,7 +56,7 @@ def _print_pretrained_list(zoo) -> None:
             f"{f'{size / 1e6:.2f} MB' if size else info['source']:<9}{(info.get('gradients') or {}).get('verdict', '-'):<11}"
             f"{', '.join(info.get('compare_with', [])) or '-'}"
         )
-    print('\nLoad one with `zoo.load_pretrained("NAME")`; `gradzoo pretrained show NAME` gives its history.')
+    print('\nLoad one with `gradzoo.zoo.load_pretrained("NAME")`; `gradzoo pretrained show NAME` gives its history.')
 
 
 def _print_pretrained_info(info: dict) -> None:

@@ -1,16 +1,16 @@
 """`gradzoo report --results DIR`: records -> report.md, report.html, figures, tables and claims.
 
-Its entries are checked first (`benchmarks.harness.out_dir`); a write that
+Its entries are checked first (`gradzoo.benchmarks.harness.run.out_dir`); a write that
 fails on the way (a full disk) is one sentence naming the file, exit status 1
-(see `benchmarks.cli`), and the records are never touched.
+(see `gradzoo.benchmarks.cli`), and the records are never touched.
 """
 
 from __future__ import annotations
 
 
 def add(subparsers) -> None:
-    from benchmarks.backends import BACKENDS
-    from benchmarks.commands.run_command import DEFAULT_OUT
+    from gradzoo.benchmarks.backends import BACKENDS
+    from gradzoo.benchmarks.commands.run_command import DEFAULT_OUT
 
     p = subparsers.add_parser("report", help="turn a results directory's records into report.md, report.html and figures")
     p.add_argument("--results", default=DEFAULT_OUT, metavar="DIR",
@@ -22,8 +22,8 @@ def add(subparsers) -> None:
 def run(args) -> None:
     from pathlib import Path
 
-    from benchmarks.harness.out_dir import check_entries
-    from benchmarks.reporting.report import build_report
+    from gradzoo.benchmarks.harness.run.out_dir import check_entries
+    from gradzoo.benchmarks.reporting.report import build_report
 
     if Path(args.results).is_dir():  # else build_report says what is wrong with it
         check_entries(args.results, "--results")  # a folder where a table goes: one sentence before any work

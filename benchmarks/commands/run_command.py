@@ -3,13 +3,13 @@
 Everything that can be checked is checked before the first run trains: the
 suite (keys, overrides, optimizer and dataset parameters, every model built at
 its input shape), that the real datasets it needs are prepared, that OUT can be
-written (its own entries too: `benchmarks.harness.out_dir`), and that no other
+written (its own entries too: `gradzoo.benchmarks.harness.run.out_dir`), and that no other
 `gradzoo run` holds OUT. Unreadable records in OUT are named, moved aside to
 `OUT/records/unreadable/` (never overwritten) and their runs trained again.
 SIGTERM and Ctrl-C stop the suite with a line saying where and the command
-that resumes it (`benchmarks.commands.stopping`).
+that resumes it (`gradzoo.benchmarks.commands.stopping`).
 
-`--executor ray` hands the runs to Ray tasks (`benchmarks.harness.ray_executor`;
+`--executor ray` hands the runs to Ray tasks (`gradzoo.benchmarks.harness.run.ray_executor`;
 checked first too: Ray installed, the address answering, the GPUs asked for
 present) and `--devices N` trains each run data parallel (checked first: the
 devices present, the batches splitting evenly). A run that fails on a Ray
@@ -25,16 +25,16 @@ import math
 import sys
 import tomllib
 
-from benchmarks.commands.options import PRECISIONS, positive_int
-from benchmarks.errors import UserError
-from benchmarks.harness.suite_checks import DEFAULT_LIMITS, Limits
+from gradzoo.benchmarks.commands.options import PRECISIONS, positive_int
+from gradzoo.benchmarks.errors import UserError
+from gradzoo.benchmarks.harness.plan.suite_checks import DEFAULT_LIMITS, Limits
 
 DEFAULT_OUT = "runs"
 EXECUTORS = ("local", "ray")
 
 
 def add(subparsers) -> None:
-    from benchmarks.backends import BACKENDS
+    from gradzoo.benchmarks.backends import BACKENDS
 
     p = subparsers.add_parser("run", help="run a benchmark suite (default: quick) and write records and tables")
     p.add_argument("suite", nargs="?", default="quick", metavar="SUITE_OR_FILE",
@@ -77,19 +77,19 @@ def run(args) -> None:
     import keras
     from tqdm.auto import tqdm
 
-    from benchmarks.analysis.claims import SUITE_COPIES, write_claims
-    from benchmarks.analysis.formatting import format_number, plural
-    from benchmarks.analysis.tables import write_tables
-    from benchmarks.commands.stopping import exit_status, resume_command, sigterm_as_interrupt
-    from benchmarks.datasets import check_available
-    from benchmarks.harness.devices import check_precision
-    from benchmarks.harness.execute import LocalExecutor, run_suite
-    from benchmarks.harness.out_dir import check_entries
-    from benchmarks.harness.plan import Plan
-    from benchmarks.harness.records import scan
-    from benchmarks.harness.records.quarantine import move_aside
-    from benchmarks.harness.suites import check_builds, load_suite, resolve_path
-    from benchmarks.storage import DirectoryLock, ensure_writable_dir, write_atomic
+    from gradzoo.benchmarks.analysis.claims import SUITE_COPIES, write_claims
+    from gradzoo.benchmarks.analysis.formatting import format_number, plural
+    from gradzoo.benchmarks.analysis.tables import write_tables
+    from gradzoo.benchmarks.commands.stopping import exit_status, resume_command, sigterm_as_interrupt
+    from gradzoo.benchmarks.datasets import check_available
+    from gradzoo.benchmarks.harness.run.devices import check_precision
+    from gradzoo.benchmarks.harness.run.local_executor import LocalExecutor, run_suite
+    from gradzoo.benchmarks.harness.run.out_dir import check_entries
+    from gradzoo.benchmarks.harness.plan.run_plan import Plan
+    from gradzoo.benchmarks.harness.records import scan
+    from gradzoo.benchmarks.harness.records.quarantine import move_aside
+    from gradzoo.benchmarks.harness.plan.suites import check_builds, load_suite, resolve_path
+    from gradzoo.benchmarks.storage import DirectoryLock, ensure_writable_dir, write_atomic
 
     if args.tensorboard and args.no_gradients:
         raise UserError("--tensorboard writes the recorded gradient norms, so it cannot go with --no-gradients; drop one of them.")
@@ -255,8 +255,8 @@ def non_negative_number(text: str) -> float:
 
 def _check_scale_options(args) -> None:
     """The executor's options go together, and (local runs) this machine has the devices a run asks for."""
-    from benchmarks.errors import UserError
-    from benchmarks.harness.devices import check_devices
+    from gradzoo.benchmarks.errors import UserError
+    from gradzoo.benchmarks.harness.run.devices import check_devices
 
     devices = args.devices or _suite_devices(args.suite)
     if args.executor != "ray":
@@ -271,7 +271,7 @@ def _check_scale_options(args) -> None:
 
 def _suite_devices(name_or_path) -> int:
     """The suite file's `devices`, read without `load_suite`, which starts TensorFlow (it makes optimizers)."""
-    from benchmarks.harness.suites import resolve_path
+    from gradzoo.benchmarks.harness.plan.suites import resolve_path
 
     try:
         value = tomllib.loads(resolve_path(name_or_path).read_text(encoding="utf-8")).get("devices", 1)
@@ -281,10 +281,10 @@ def _suite_devices(name_or_path) -> int:
 
 
 def _check_data_parallel(plan, devices: int) -> None:
-    """Every known run's batches and clipping suit `devices` (see `benchmarks.harness.devices`)."""
-    from benchmarks.errors import UserError
-    from benchmarks.harness.devices import batch_problem, clipping_problem
-    from benchmarks.harness.spec import optimizer_settings
+    """Every known run's batches and clipping suit `devices` (see `gradzoo.benchmarks.harness.run.devices`)."""
+    from gradzoo.benchmarks.errors import UserError
+    from gradzoo.benchmarks.harness.run.devices import batch_problem, clipping_problem
+    from gradzoo.benchmarks.harness.plan.spec import optimizer_settings
 
     for spec in plan.specs({})[0]:
         problem = clipping_problem(devices, optimizer_settings(spec.model, spec.optimizer))
@@ -295,7 +295,7 @@ def _check_data_parallel(plan, devices: int) -> None:
 
 def _ray_executor(args):
     """A `RayExecutor`, connected: Ray installed, the address answering, the cluster able to run one task."""
-    from benchmarks.harness.ray_executor import RayExecutor
+    from gradzoo.benchmarks.harness.run.ray_executor import RayExecutor
 
     executor = RayExecutor(address=args.address, cpus_per_run=args.cpus_per_run or 1, gpus_per_run=args.gpus_per_run or 0,
                            verbose=args.verbose)  # fmt: skip

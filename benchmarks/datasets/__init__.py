@@ -2,8 +2,8 @@
 tensorflow-datasets ones, behind one `Dataset` type.
 
 Embedded (generated from `seed`, no network, cached on disk as `.npz`):
-`mnist1d`, `adding`, `copy_memory` (`benchmarks.datasets.embedded`). Real
-(through tensorflow-datasets, `benchmarks.datasets.real`): `mnist`,
+`mnist1d`, `adding`, `copy_memory` (`gradzoo.benchmarks.datasets.embedded`). Real
+(through tensorflow-datasets, `gradzoo.benchmarks.datasets.real`): `mnist`,
 `fashion_mnist`, `cifar10`, `cifar100`, `imdb_reviews`, `seq_mnist`,
 `permuted_seq_mnist`.
 
@@ -15,7 +15,7 @@ nothing here needs TensorFlow unless a real dataset is read with it.
 Example:
 
 ```python
-from benchmarks.datasets import load_dataset
+from gradzoo.benchmarks.datasets import load_dataset
 
 ds = load_dataset("adding", seed=0, length=200)
 model.compile(optimizer="adam", loss=ds.make_loss(), metrics=[ds.make_metric()])
@@ -23,7 +23,7 @@ model.fit(*ds.train, validation_data=ds.val, batch_size=128)
 ```
 """
 
-from benchmarks.datasets.base import (
+from gradzoo.benchmarks.datasets.base import (
     SPLITS,
     Dataset,
     DatasetInfo,
@@ -38,8 +38,8 @@ from benchmarks.datasets.base import (
 )
 
 # Importing the modules registers their datasets, embedded first.
-from benchmarks.datasets import embedded as _embedded  # noqa: F401,E402
-from benchmarks.datasets import real as _real  # noqa: F401,E402
+from gradzoo.benchmarks.datasets import embedded as _embedded  # noqa: F401,E402
+from gradzoo.benchmarks.datasets import real as _real  # noqa: F401,E402
 
 
 

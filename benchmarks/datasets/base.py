@@ -15,8 +15,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from zoo import checks
-from benchmarks.errors import UserError
+from gradzoo.zoo import checks
+from gradzoo.benchmarks.errors import UserError
 
 SPLITS = ("train", "val", "test")
 

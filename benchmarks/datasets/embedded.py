@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks.datasets.base import SPLITS, Dataset, DatasetInfo, Signature, register, split_off_validation
-from benchmarks.storage import cache_dir, write_atomic
+from gradzoo.benchmarks.datasets.base import SPLITS, Dataset, DatasetInfo, Signature, register, split_off_validation
+from gradzoo.benchmarks.storage import cache_dir, write_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ import re
 import keras
 import numpy as np
 
-from benchmarks.datasets.base import (
+from gradzoo.benchmarks.datasets.base import (
     Dataset,
     DatasetInfo,
     DatasetNotAvailableError,
@@ -39,7 +39,7 @@ from benchmarks.datasets.base import (
     register,
     split_off_validation,
 )
-from benchmarks.datasets.batches import AugmentedImages, standardize
+from gradzoo.benchmarks.datasets.batches import AugmentedImages, standardize
 
 EMBEDDED_NAMES = "mnist1d, adding, copy_memory"
 

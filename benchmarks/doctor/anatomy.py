@@ -18,7 +18,7 @@ import math
 import keras
 import numpy as np
 
-from benchmarks.harness.gradnorms import layer_groups
+from gradzoo.benchmarks.harness.instruments.gradnorms import layer_groups
 
 SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
 RECTIFYING = ("relu", "leaky_relu", "relu6", "elu", "gelu", "silu", "swish", "selu", "prelu", "mish", "softplus")

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from benchmarks.errors import UserError
+from gradzoo.benchmarks.errors import UserError
 
 # Losses that take one integer class label per example rather than targets shaped like the outputs.
 _SPARSE = ("sparse_categorical_crossentropy",)

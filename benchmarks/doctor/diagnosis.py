@@ -1,7 +1,7 @@
 """From measurements to a diagnosis: a verdict per region of the network, the layers where the
 gradient collapses or blows up, and ranked suggestions; `diagnose()` runs the whole doctor.
 
-The verdicts are the harness's (`benchmarks.analysis.verdicts.judge`, with
+The verdicts are the harness's (`gradzoo.benchmarks.analysis.verdicts.judge`, with
 `VANISHING_RATIO` and `EXPLODING_NORM`), on the doctor's numbers:
 
 - each weight layer is judged by its mean gradient norm over the probe training
@@ -24,8 +24,8 @@ import math
 
 import numpy as np
 
-from benchmarks.analysis.verdicts import EXPLODING_NORM, VANISHING_RATIO, judge
-from benchmarks.doctor.defaults import DEFAULT_BATCH, DEFAULT_STEPS  # noqa: F401  (re-exported)
+from gradzoo.benchmarks.analysis.verdicts import EXPLODING_NORM, VANISHING_RATIO, judge
+from gradzoo.benchmarks.doctor.defaults import DEFAULT_BATCH, DEFAULT_STEPS  # noqa: F401  (re-exported)
 
 # Consecutive weight layers whose norms differ by more than this factor are a steep step.
 STEEP_FACTOR = 2.0
@@ -171,7 +171,7 @@ class Diagnosis:
         global_norm: see `global_norms()`.
         activations: the saturated/dead fractions before and after the probe, or `None`.
         temporal: the gradient-through-time profiles and ratios, or `None`.
-        anatomy: see `benchmarks.doctor.anatomy.Anatomy`.
+        anatomy: see `gradzoo.benchmarks.doctor.anatomy.Anatomy`.
         suggestions: ranked, each with `change`, `why`, `evidence`, `fix`, `coverage`, `strength`, `score`.
         notes: what could not be measured, and why.
         measurements: the raw `Measurements`.
@@ -198,26 +198,26 @@ class Diagnosis:
 
     def text(self, width: int = 100) -> str:
         """The terminal summary."""
-        from benchmarks.doctor.render import diagnosis_text
+        from gradzoo.benchmarks.doctor.render import diagnosis_text
 
         return diagnosis_text(self, width)
 
     def to_json(self) -> dict:
         """Strict-JSON-ready data (non-finite numbers as `null`)."""
-        from benchmarks.doctor.render import diagnosis_json
+        from gradzoo.benchmarks.doctor.render import diagnosis_json
 
         return diagnosis_json(self)
 
     def write_html(self, out_dir) -> dict:
         """Writes `out_dir/doctor.html` (one self-contained page), its figure and `diagnosis.json`; returns the paths."""
-        from benchmarks.doctor.render import write_outputs
+        from gradzoo.benchmarks.doctor.render import write_outputs
 
         return write_outputs(self, out_dir)
 
 
 def _use_the_users_names(model, copy, m, parts) -> None:
     """Names the copy's layers as the user's model names them (a subclassed model loaded back gets fresh names)."""
-    from benchmarks.harness.gradnorms import layer_groups
+    from gradzoo.benchmarks.harness.instruments.gradnorms import layer_groups
 
     if copy is model or not model.built:
         return
@@ -247,7 +247,7 @@ def diagnose(model, x, y, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_
             and the global seed: `keras.utils.set_random_seed`). Defaults to `0`.
         data_label: how to name the data in the report. Defaults to the array shapes.
         evidence: the evidence document to cite; defaults to the shipped one
-            (`benchmarks.doctor.evidence.load_evidence()`).
+            (`gradzoo.benchmarks.doctor.evidence.load_evidence()`).
         run_eagerly: train the probe without compiling its train step. For a
             few steps of a deep model this skips a compilation that takes longer
             than the probe (3 steps of the 56-layer `plain_56_1d` on a 2-core CPU:
@@ -261,14 +261,14 @@ def diagnose(model, x, y, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_
             data holds non-finite values or targets the loss cannot take or does
             not fit the model, or `steps`/`batch_size` are not positive integers.
     """
-    from zoo import checks
-    from benchmarks.doctor.anatomy import anatomy
-    from benchmarks.doctor.datachecks import check_trainable
-    from benchmarks.doctor.evidence import load_evidence
-    from benchmarks.doctor.measure import measure
-    from benchmarks.doctor.prepare import check_data, copy_model, probe_setup
-    from benchmarks.doctor.suggest import suggestions
-    from benchmarks.errors import UserError, as_user_error
+    from gradzoo.zoo import checks
+    from gradzoo.benchmarks.doctor.anatomy import anatomy
+    from gradzoo.benchmarks.doctor.datachecks import check_trainable
+    from gradzoo.benchmarks.doctor.evidence import load_evidence
+    from gradzoo.benchmarks.doctor.measure import measure
+    from gradzoo.benchmarks.doctor.prepare import check_data, copy_model, probe_setup
+    from gradzoo.benchmarks.doctor.suggest import suggestions
+    from gradzoo.benchmarks.errors import UserError, as_user_error
 
     with as_user_error("doctor"):
         steps = checks.integer("steps", steps, 1)

@@ -4,8 +4,8 @@ Installed users have no `results/`, so the numbers the doctor cites ship with
 the package as `benchmarks/doctor/evidence.json`, generated from the records:
 
 ```bash
-python -m benchmarks.doctor.evidence            # results/records -> benchmarks/doctor/evidence.json
-python -m benchmarks.doctor.evidence --check    # exit 1 if the shipped file is stale
+python -m gradzoo.benchmarks.doctor.evidence            # results/records -> benchmarks/doctor/evidence.json
+python -m gradzoo.benchmarks.doctor.evidence --check    # exit 1 if the shipped file is stale
 ```
 
 The generator derives everything from whatever evaluation records are there,
@@ -31,11 +31,11 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from benchmarks.analysis.verdicts import verdict
-from benchmarks.harness.records import CLIP_KEYS, RunRecord, load_records
+from gradzoo.benchmarks.analysis.verdicts import verdict
+from gradzoo.benchmarks.harness.records import CLIP_KEYS, RunRecord, load_records
 
 SHIPPED = Path(__file__).resolve().parent / "evidence.json"
-GENERATED_BY = "python -m benchmarks.doctor.evidence"
+GENERATED_BY = "python -m gradzoo.benchmarks.doctor.evidence"
 
 # The fixes the doctor can cite, by key: what a user would change.
 FIXES = {
@@ -228,7 +228,7 @@ def main(argv=None) -> int:
         same = out.is_file() and out.read_text() == text
         print(f"{out}: {'up to date' if same else 'stale: run ' + GENERATED_BY}")
         return 0 if same else 1
-    from benchmarks.storage import write_atomic
+    from gradzoo.benchmarks.storage import write_atomic
 
     write_atomic(out, text)
     counts = ", ".join(f"{k}: {len(v['pairs'])}" for k, v in document["fixes"].items())

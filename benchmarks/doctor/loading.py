@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.errors import UserError
+from gradzoo.benchmarks.errors import UserError
 
 # How many training examples the doctor reads at most: the probe needs a few thousand.
 MAX_EXAMPLES = 20_000
@@ -26,7 +26,7 @@ def load_model_file(path):
     """
     import keras
 
-    import zoo  # noqa: F401  (registers the zoo's custom layers, so zoo models load by name)
+    from gradzoo import zoo  # noqa: F401  (registers the zoo's custom layers, so zoo models load by name)
 
     path = Path(path)
     if not path.is_file():
@@ -67,7 +67,7 @@ def _unknown_object(config) -> str | None:
 
     import keras
 
-    from benchmarks.doctor.datachecks import plain_reason
+    from gradzoo.benchmarks.doctor.datachecks import plain_reason
 
     for obj in _config_objects(config):
         name, module, registered = obj["class_name"], obj.get("module"), obj.get("registered_name")
@@ -78,7 +78,7 @@ def _unknown_object(config) -> str | None:
         if registered and (not isinstance(module, str) or not module.startswith("keras")):
             return (f"names the custom class {registered!r}, which is not registered here; gradzoo's CLI loads models "
                     "built from Keras's and gradzoo's own layers, so load this one yourself (with its module imported) "
-                    "and call `benchmarks.doctor.diagnose(model, x, y)`")  # fmt: skip
+                    "and call `gradzoo.benchmarks.doctor.diagnose(model, x, y)`")  # fmt: skip
         if not isinstance(module, str):
             continue
         if module != "keras" and not module.startswith("keras."):
@@ -106,13 +106,13 @@ def _why_not_loaded(path: Path, err: Exception) -> str:
 
     import keras
 
-    from benchmarks.doctor.datachecks import plain_reason
+    from gradzoo.benchmarks.doctor.datachecks import plain_reason
 
     reason = " ".join(str(err).split())
     if "safe_mode" in reason or "arbitrary code" in reason or "unsafe" in reason.lower():
         return (f"{str(path)!r} cannot be loaded safely: it holds Python code (such as a `Lambda` layer's function), which "
                 "the doctor never runs; rebuild it from layers that serialize without code, or load it yourself and call "
-                "`benchmarks.doctor.diagnose(model, x, y)`.")  # fmt: skip
+                "`gradzoo.benchmarks.doctor.diagnose(model, x, y)`.")  # fmt: skip
     try:
         with zipfile.ZipFile(path) as archive:
             config = json.loads(archive.read("config.json"))
@@ -128,7 +128,7 @@ def _why_not_loaded(path: Path, err: Exception) -> str:
     plain = plain_reason(err, limit=200)
     return (f"{str(path)!r} cannot be loaded by this Keras ({keras.__version__}){f' ({plain})' if plain else ''}; it may "
             "have been saved by another Keras version, or need a custom class: load it yourself and call "
-            "`benchmarks.doctor.diagnose(model, x, y)`.")  # fmt: skip
+            "`gradzoo.benchmarks.doctor.diagnose(model, x, y)`.")  # fmt: skip
 
 
 def parse_params(pairs) -> dict:
@@ -158,7 +158,7 @@ def load_dataset_split(name: str, params: dict, data_dir=None) -> tuple[np.ndarr
     Raises:
         UserError: unknown dataset or parameter, a bad value, or a real dataset that is not prepared.
     """
-    from benchmarks.datasets import load_dataset
+    from gradzoo.benchmarks.datasets import load_dataset
 
     params = dict(params)
     seed = params.pop("seed", 0)
@@ -188,13 +188,13 @@ def load_dataset_split(name: str, params: dict, data_dir=None) -> tuple[np.ndarr
 def load_npz(path, max_rows: int = MAX_EXAMPLES) -> tuple[np.ndarray, np.ndarray, str]:
     """The first `max_rows` rows of arrays `x` and `y` in an `.npz` file, read lazily and without pickle.
 
-    See `benchmarks.doctor.npzfile.read_npz`: only the rows used are read, so a
+    See `gradzoo.benchmarks.doctor.npzfile.read_npz`: only the rows used are read, so a
     highly compressed file that declares millions of rows costs no more memory
     than its first rows.
 
     Raises:
         UserError: a missing or unreadable file, one without both arrays, or `x` and `y` of different lengths.
     """
-    from benchmarks.doctor.npzfile import read_npz
+    from gradzoo.benchmarks.doctor.npzfile import read_npz
 
     return read_npz(path, max_rows)

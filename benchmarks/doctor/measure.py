@@ -2,7 +2,7 @@
 
 At the given weights (initialization, or whatever was loaded), per-layer
 gradient norms from plain forward/backward passes that update nothing
-(`benchmarks.harness.backend.loss_and_gradients`). Then a probe training of
+(`gradzoo.benchmarks.harness.instruments.autodiff.loss_and_gradients`). Then a probe training of
 `steps` steps with a real `model.fit` and the `GradientRecorder` on a copy of
 the model, with the model's own loss and optimizer: every step's per-layer
 norms and global norm before and after clipping. Around the probe, the
@@ -18,13 +18,13 @@ import math
 import keras
 import numpy as np
 
-from benchmarks.doctor.anatomy import model_type
-from benchmarks.harness.activations import ActivationProbe
-from benchmarks.harness.backend import loss_and_gradients
-from benchmarks.harness.gradnorms import gradient_stats, layer_groups
-from benchmarks.harness.recorder import GradientRecorder
-from benchmarks.harness.runner import PROBE_EXAMPLES  # the harness's activation and temporal probe size
-from benchmarks.harness.temporal import EDGE_FRACTION, TemporalProbe, early_late_ratio
+from gradzoo.benchmarks.doctor.anatomy import model_type
+from gradzoo.benchmarks.harness.instruments.activations import ActivationProbe
+from gradzoo.benchmarks.harness.instruments.autodiff import loss_and_gradients
+from gradzoo.benchmarks.harness.instruments.gradnorms import gradient_stats, layer_groups
+from gradzoo.benchmarks.harness.instruments.recorder import GradientRecorder
+from gradzoo.benchmarks.harness.run.run_one import PROBE_EXAMPLES  # the harness's activation and temporal probe size
+from gradzoo.benchmarks.harness.instruments.temporal import EDGE_FRACTION, TemporalProbe, early_late_ratio
 
 INIT_BATCHES = 2  # batches averaged for the norms at the given weights
 
@@ -99,7 +99,7 @@ def measure(model, copy, setup: dict, x, y, steps: int, batch_size: int, seed: i
         model: the user's model; only read.
         copy: its copy, compiled here with `setup`'s loss and optimizer, or
             `None` (then only the measurements at the given weights are made).
-        setup: `benchmarks.doctor.prepare.probe_setup(...)`.
+        setup: `gradzoo.benchmarks.doctor.prepare.probe_setup(...)`.
         x, y: the data (NumPy).
         steps: probe training steps.
         batch_size: examples per step.
@@ -107,7 +107,7 @@ def measure(model, copy, setup: dict, x, y, steps: int, batch_size: int, seed: i
         recurrent: the model has recurrent layers (the gradient through time is measured).
         run_eagerly: train the probe without compiling its train step.
     """
-    from benchmarks.doctor.prepare import loss_callable
+    from gradzoo.benchmarks.doctor.prepare import loss_callable
 
     keras.utils.set_random_seed(seed)
     batch_size = min(batch_size, len(x))

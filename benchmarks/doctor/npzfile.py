@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.errors import UserError
+from gradzoo.benchmarks.errors import UserError
 
 # What the doctor reads from one array at most, whatever the file declares: 20,000 rows of
 # 224x224x3 float32 images would be 12 GB, so large examples get fewer rows, not a refusal.

@@ -12,9 +12,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from benchmarks.doctor.anatomy import model_type
-from benchmarks.doctor.datachecks import check_finite, check_targets, plain_reason
-from benchmarks.errors import UserError
+from gradzoo.benchmarks.doctor.anatomy import model_type
+from gradzoo.benchmarks.doctor.datachecks import check_finite, check_targets, plain_reason
+from gradzoo.benchmarks.errors import UserError
 
 ASSUMED_LEARNING_RATE = 1e-3
 

@@ -1,5 +1,5 @@
 """A `Diagnosis` for people and for machines: the terminal text, one HTML page with the
-gradient-flow figure (through `benchmarks.reporting.html.markdown_to_html`), and strict JSON."""
+gradient-flow figure (through `gradzoo.benchmarks.reporting.html.markdown_to_html`), and strict JSON."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import math
 import textwrap
 from pathlib import Path
 
-from benchmarks.analysis.formatting import format_number, percent
-from benchmarks.analysis.verdicts import EXPLODING_NORM, VANISHING_RATIO
-from benchmarks.storage import write_atomic
+from gradzoo.benchmarks.analysis.formatting import format_number, percent
+from gradzoo.benchmarks.analysis.verdicts import EXPLODING_NORM, VANISHING_RATIO
+from gradzoo.benchmarks.storage import write_atomic
 
 FIGURE_NAME = "doctor_gradient_flow.png"
 
@@ -219,7 +219,7 @@ def figure(d, path: Path) -> tuple[Path, str]:
     """
     from matplotlib.ticker import MaxNLocator
 
-    from benchmarks.reporting.figures import LOG_FLOOR, _log_values, _new_figure, _save
+    from gradzoo.benchmarks.reporting.figures import LOG_FLOOR, _log_values, _new_figure, _save
 
     panels = 2 if d.temporal is not None else 1
     fig = _new_figure(6.5 * panels, 3.8)
@@ -288,7 +288,7 @@ def diagnosis_markdown(d, caption: str = "") -> str:
 
 def write_outputs(d, out_dir) -> dict:
     """Writes `doctor.html` (self-contained), `doctor.md`, `figures/doctor_gradient_flow.png` and `diagnosis.json`."""
-    from benchmarks.reporting.html import markdown_to_html
+    from gradzoo.benchmarks.reporting.html import markdown_to_html
 
     out = Path(out_dir)
     figures = out / "figures"

@@ -7,7 +7,7 @@ skip connections (unless a too-large init explains an explosion), a plain RNN
 whose gradient through time has collapsed or is collapsing during the probe, a gated RNN whose gates have not yet
 opened, an explosion with no clipping, dead ReLUs (unless the probe diverged,
 which kills every unit). Each suggestion cites the best-matching pair of the shipped evidence
-(`benchmarks.doctor.evidence`): the closest depth or sequence length, pairs
+(`gradzoo.benchmarks.doctor.evidence`): the closest depth or sequence length, pairs
 that show the fix turning a vanishing or exploding baseline healthy first.
 
 Ranking: `score = coverage + strength`, where `coverage` is the fraction of
@@ -27,9 +27,9 @@ import statistics
 
 import numpy as np
 
-from benchmarks.analysis.formatting import format_number, percent
-from benchmarks.analysis.verdicts import EXPLODING_NORM, VANISHING_RATIO
-from benchmarks.doctor.anatomy import LARGE_GAIN, RECTIFYING, SATURATING, SMALL_GAIN
+from gradzoo.benchmarks.analysis.formatting import format_number, percent
+from gradzoo.benchmarks.analysis.verdicts import EXPLODING_NORM, VANISHING_RATIO
+from gradzoo.benchmarks.doctor.anatomy import LARGE_GAIN, RECTIFYING, SATURATING, SMALL_GAIN
 
 HE_GAIN = math.sqrt(2)
 # A ReLU stack's kernels below this gain (Glorot or LeCun scale, ~1, or smaller) shrink the signal at every layer.
@@ -107,7 +107,7 @@ def _score(p: dict) -> str:
 
 def evidence_sentence(evidence: dict, fix: str, weight_layers=None, length=None, family=None) -> str:
     """The numbers that back a fix, from the closest pair of the evidence; says so when there is none."""
-    from benchmarks.doctor.evidence import FIXES
+    from gradzoo.benchmarks.doctor.evidence import FIXES
 
     p = _pick(evidence, fix, weight_layers, length, family)
     if p is None:

@@ -14,8 +14,8 @@ The augmented CIFAR-10 row uses random uint8 images of CIFAR-10's size through
 machine cannot download CIFAR-10.
 
 Usage:
-    python -m benchmarks.perf.bench_data                      # every case, TF backend
-    KERAS_BACKEND=jax python -m benchmarks.perf.bench_data --repeats 3 --only adding,copy
+    python -m gradzoo.benchmarks.perf.bench_data                      # every case, TF backend
+    KERAS_BACKEND=jax python -m gradzoo.benchmarks.perf.bench_data --repeats 3 --only adding,copy
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ import time
 import keras
 import numpy as np
 
-from benchmarks.datasets import Dataset, load_dataset
-from benchmarks.datasets.batches import AugmentedImages, EpochBatches
-from benchmarks.commands.options import positive_int
+from gradzoo.benchmarks.datasets import Dataset, load_dataset
+from gradzoo.benchmarks.datasets.batches import AugmentedImages, EpochBatches
+from gradzoo.benchmarks.commands.options import positive_int
 
 BATCH_SIZE = 128
 
@@ -68,7 +68,7 @@ def input_batches_per_second(source, max_batches: int) -> float:
 
 def build_model(model_name: str, overrides: dict, input_shape, num_outputs: int):
     """The zoo model and its registered optimizer."""
-    import zoo
+    from gradzoo import zoo
 
     model = zoo.build(model_name, input_shape, num_outputs, **overrides)
     return model, zoo.make_optimizer(zoo.get_spec(model_name).optimizer)

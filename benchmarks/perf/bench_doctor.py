@@ -12,9 +12,9 @@
    a warm-up call first takes the imports and first-use costs out of them).
 
 Usage:
-    python -m benchmarks.perf.bench_doctor                       # both tables, TF backend
-    python -m benchmarks.perf.bench_doctor --repeats 5 --only tensorboard
-    KERAS_BACKEND=jax python -m benchmarks.perf.bench_doctor --only doctor
+    python -m gradzoo.benchmarks.perf.bench_doctor                       # both tables, TF backend
+    python -m gradzoo.benchmarks.perf.bench_doctor --repeats 5 --only tensorboard
+    KERAS_BACKEND=jax python -m gradzoo.benchmarks.perf.bench_doctor --only doctor
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ import time
 
 import keras
 
-import zoo
-from benchmarks.harness.recorder import GradientRecorder
-from benchmarks.commands.options import positive_int
-from benchmarks.perf.bench_recorder import BATCH_SIZE, CASES, EpochTimer, compiled_case
+from gradzoo import zoo
+from gradzoo.benchmarks.harness.instruments.recorder import GradientRecorder
+from gradzoo.benchmarks.commands.options import positive_int
+from gradzoo.benchmarks.perf.bench_recorder import BATCH_SIZE, CASES, EpochTimer, compiled_case
 
 # label -> (zoo model, model overrides, dataset, dataset params)
 DOCTOR_CASES = {
@@ -63,8 +63,8 @@ def bench_tensorboard(label: str, repeats: int, epochs: int) -> dict:
 
 
 def bench_doctor(label: str, repeats: int, steps: int) -> dict:
-    from benchmarks.doctor import diagnose
-    from benchmarks.doctor.loading import load_dataset_split
+    from gradzoo.benchmarks.doctor import diagnose
+    from gradzoo.benchmarks.doctor.loading import load_dataset_split
 
     name, overrides, dataset, params = DOCTOR_CASES[label]
     x, y, _ = load_dataset_split(dataset, params)

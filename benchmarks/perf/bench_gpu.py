@@ -4,7 +4,7 @@ Per model, samples/s of: Keras `fit` bare (float32); `fit` with a
 `GradientRecorder` keeping every step; `fit` under mixed precision
 (`mixed_float16` on GPUs that have float16 tensor cores, else
 `mixed_bfloat16`); and a PyTorch twin of the same architecture, widths and
-batch (`benchmarks.perf.torch_peers`, SGD with momentum, NCHW images), in
+batch (`gradzoo.benchmarks.perf.torch_peers`, SGD with momentum, NCHW images), in
 float32 and under `torch.autocast` with the same half type. One table, with the
 device's name; "no accelerator found" where the backend sees none.
 
@@ -16,9 +16,9 @@ recorder at 0.95 or better of bare `fit`, Keras ResNet-56 at least at PyTorch's
 speed, on the accelerator.
 
 Usage:
-    python -m benchmarks.perf.bench_gpu                          # all models, real sizes
-    python -m benchmarks.perf.bench_gpu --out results/speed/gpu_jax.md   # (KERAS_BACKEND=jax)
-    python -m benchmarks.perf.bench_gpu --size tiny              # seconds, for the tests
+    python -m gradzoo.benchmarks.perf.bench_gpu                          # all models, real sizes
+    python -m gradzoo.benchmarks.perf.bench_gpu --out results/speed/gpu_jax.md   # (KERAS_BACKEND=jax)
+    python -m gradzoo.benchmarks.perf.bench_gpu --size tiny              # seconds, for the tests
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import platform
 import sys
 import time
 
-from benchmarks.commands.options import positive_int
+from gradzoo.benchmarks.commands.options import positive_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +71,7 @@ CLASSES = 10
 
 def device_name() -> str:
     """The accelerator Keras trains on, or the CPU's name and "no accelerator found"."""
-    from benchmarks.harness.devices import accelerators
+    from gradzoo.benchmarks.harness.run.devices import accelerators
 
     found = accelerators()
     if found:
@@ -87,7 +87,7 @@ def device_name() -> str:
 
 def mixed_policy() -> str | None:
     """The mixed precision this machine runs: float16 on GPUs with tensor cores, else bfloat16; `None` if neither."""
-    from benchmarks.harness.devices import accelerators, precision_problem
+    from gradzoo.benchmarks.harness.run.devices import accelerators, precision_problem
 
     found = accelerators()
     for policy in (("mixed_float16", "mixed_bfloat16") if found else ("mixed_bfloat16",)):
@@ -101,7 +101,7 @@ def inputs(case: Case, shape, n: int, data_dir):
     import numpy as np
 
     if case.what.startswith("CIFAR") and tuple(shape) == (32, 32, 3):
-        from benchmarks.datasets import load_dataset, real
+        from gradzoo.benchmarks.datasets import load_dataset, real
 
         if real.is_prepared("cifar10", data_dir):
             x, y = load_dataset("cifar10", data_dir=data_dir, augment=False).test
@@ -118,9 +118,9 @@ def keras_throughput(case, shape, overrides, x, y, batch, steps, epochs, recorde
     """Samples/s of the fastest timed epoch of `model.fit` (one untimed epoch first)."""
     import keras
 
-    import zoo
-    from benchmarks.harness.recorder import GradientRecorder
-    from benchmarks.harness.runner import dtype_policy
+    from gradzoo import zoo
+    from gradzoo.benchmarks.harness.instruments.recorder import GradientRecorder
+    from gradzoo.benchmarks.harness.run.run_one import dtype_policy
 
     class Timer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -149,7 +149,7 @@ def torch_throughput(case, shape, overrides, x, y, batch, steps, epochs, half: s
 
     import numpy as np
 
-    import zoo
+    from gradzoo import zoo
 
     spec = zoo.get_spec(case.model)
     peer = {"name": case.model, "family": spec.family, "hparams": {**spec.defaults, **overrides}}
@@ -159,7 +159,7 @@ def torch_throughput(case, shape, overrides, x, y, batch, steps, epochs, half: s
                    "data": os.path.join(tmp, "data.npz"), "batch": batch, "steps": steps, "epochs": epochs}  # fmt: skip
         with open(os.path.join(tmp, "request.json"), "w", encoding="utf-8") as f:
             json.dump(request, f)
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.perf.torch_peers", os.path.join(tmp, "request.json")],
+        proc = subprocess.run([sys.executable, "-m", "gradzoo.benchmarks.perf.torch_peers", os.path.join(tmp, "request.json")],
                               capture_output=True, text=True, check=False)  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"The PyTorch twin of {case.model} failed:\n{proc.stderr[-2000:]}")
@@ -257,12 +257,12 @@ def main(argv=None) -> None:
         notes.append(f"PyTorch columns: n/a, {torch_reason}.")
     print("\n" + "\n".join(lines + notes))
     if args.out:
-        command = " ".join(["python -m benchmarks.perf.bench_gpu", *(argv if argv is not None else sys.argv[1:])])
+        command = " ".join(["python -m gradzoo.benchmarks.perf.bench_gpu", *(argv if argv is not None else sys.argv[1:])])
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         text = "\n".join(["# Training speed: Keras against a PyTorch twin", "",
                           f"Written by `{command}` (KERAS_BACKEND={keras.backend.backend()}) on {when}.", "",
                           f"`{header}`", "", *lines, *notes, ""])  # fmt: skip
-        from benchmarks.storage import write_atomic  # imports Keras: not before the backend is chosen
+        from gradzoo.benchmarks.storage import write_atomic  # imports Keras: not before the backend is chosen
 
         write_atomic(args.out, text)
         print(f"\nWritten to {args.out}")

@@ -6,7 +6,7 @@ against `gradzoo run SUITE --no-gradients`.
 The suite is run as its file defines it when the script starts (models,
 datasets, epochs, batch sizes, tuned settings): nothing of it is copied here.
 Each repeat runs the whole suite twice, once each way, every time in a fresh
-`python -m benchmarks.cli run` process with a fresh output directory (so every
+`python -m gradzoo.benchmarks.cli run` process with a fresh output directory (so every
 run trains from scratch, with the epoch checkpoints, progress bars and probes
 of a real `gradzoo run`); the order of the two is swapped every repeat. The
 table gives per run the median `train_s` each way, the ratio of the medians
@@ -17,9 +17,9 @@ The machine this project runs on is shared: quote the medians, and read a
 ratio against the spread of the per-repeat figures listed under the table.
 
 Usage:
-    python -m benchmarks.perf.bench_harness                  # quick suite, TF, 3 repeats
-    python -m benchmarks.perf.bench_harness --backend jax --repeats 3
-    python -m benchmarks.perf.bench_harness --suite tests/data/tiny.toml --repeats 1 --out /tmp/h.md
+    python -m gradzoo.benchmarks.perf.bench_harness                  # quick suite, TF, 3 repeats
+    python -m gradzoo.benchmarks.perf.bench_harness --backend jax --repeats 3
+    python -m gradzoo.benchmarks.perf.bench_harness --suite tests/data/tiny.toml --repeats 1 --out /tmp/h.md
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.backends import BACKENDS
-from benchmarks.commands.options import positive_int
+from gradzoo.benchmarks.backends import BACKENDS
+from gradzoo.benchmarks.commands.options import positive_int
 
 
 def run_suite_once(suite: str, backend: str, gradients: bool, out: Path, extra: list[str]) -> dict:
@@ -43,9 +43,9 @@ def run_suite_once(suite: str, backend: str, gradients: bool, out: Path, extra: 
 
     A run's key is what both ways share (the run id differs: recording is part of it).
     """
-    from benchmarks.harness.records import load_records
+    from gradzoo.benchmarks.harness.records import load_records
 
-    argv = [sys.executable, "-m", "benchmarks.cli", "run", suite, "--out", str(out), "--backend", backend, *extra]
+    argv = [sys.executable, "-m", "gradzoo.benchmarks.cli", "run", suite, "--out", str(out), "--backend", backend, *extra]
     if not gradients:
         argv.append("--no-gradients")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -129,8 +129,8 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=positive_int, help="override the suite's epochs (for quick checks only).")
     parser.add_argument("--out", help="Markdown file to write. Defaults to results/speed/harness_<backend>.md.")
     args = parser.parse_args(argv)
-    from benchmarks.errors import UserError
-    from benchmarks.harness.suites import load_suite, resolve_path
+    from gradzoo.benchmarks.errors import UserError
+    from gradzoo.benchmarks.harness.plan.suites import load_suite, resolve_path
 
     try:
         suite = load_suite(args.suite)
@@ -149,7 +149,7 @@ def main(argv=None) -> None:
     env = next(r for t in times.values() for r in t["gradients"] + t["plain"]).env if times else None
     versions = f"keras={env.keras} {env.backend}={env.backend_version}" if env else ""
     print("\n" + "\n".join(lines))
-    command = " ".join(["python -m benchmarks.perf.bench_harness", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["python -m gradzoo.benchmarks.perf.bench_harness", *(argv if argv is not None else sys.argv[1:])])
     raw = [f"- {key[1]} ({key[0]}): instrumented {[round(v, 2) for v in train_seconds(times[key]['gradients'])]}, "
            f"plain {[round(v, 2) for v in train_seconds(times[key]['plain'])]}" for key in order]  # fmt: skip
     text = "\n".join([
@@ -178,7 +178,7 @@ def main(argv=None) -> None:
         *raw,
         "",
     ])  # fmt: skip
-    from benchmarks.storage import write_atomic  # imports Keras: not before the backend is chosen
+    from gradzoo.benchmarks.storage import write_atomic  # imports Keras: not before the backend is chosen
 
     write_atomic(out, text)
     print(f"\nWritten to {out}")

@@ -13,9 +13,9 @@ the two back-to-back commands (which share the machine's load of the moment). Th
 Both executors' records must hold the same runs, or the benchmark stops.
 
 Usage:
-    python -m benchmarks.perf.bench_ray                                  # 8 runs, 3 repeats
-    python -m benchmarks.perf.bench_ray --repeats 5 --out results/speed/ray_tensorflow.md
-    KERAS_BACKEND=jax python -m benchmarks.perf.bench_ray --runs 12 --cpus-per-run 1
+    python -m gradzoo.benchmarks.perf.bench_ray                                  # 8 runs, 3 repeats
+    python -m gradzoo.benchmarks.perf.bench_ray --repeats 5 --out results/speed/ray_tensorflow.md
+    KERAS_BACKEND=jax python -m gradzoo.benchmarks.perf.bench_ray --runs 12 --cpus-per-run 1
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.commands.options import positive_int
+from gradzoo.benchmarks.commands.options import positive_int
 
 MODELS = ("mlp_he_relu_bn", "mlp_sigmoid_deep")
 SUITE = """description = "bench_ray: small runs, many of them."
@@ -48,7 +48,7 @@ model_overrides = {{ depth = 8, width = 64 }}
 
 def run_command(suite: Path, out: Path, ray_args: list[str] | None) -> float:
     """Wall seconds of one `gradzoo run` into a fresh `out`; raises with its output if it failed."""
-    cmd = [sys.executable, "-m", "benchmarks.cli", "run", str(suite), "--out", str(out)]
+    cmd = [sys.executable, "-m", "gradzoo.benchmarks.cli", "run", str(suite), "--out", str(out)]
     if ray_args is not None:
         cmd += ["--executor", "ray", *ray_args]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -62,7 +62,7 @@ def run_command(suite: Path, out: Path, ray_args: list[str] | None) -> float:
 
 def train_seconds(out: Path) -> tuple[set, float]:
     """The run ids recorded in `out` and their summed `train_s`."""
-    from benchmarks.harness.records import load_records
+    from gradzoo.benchmarks.harness.records import load_records
 
     records = load_records(out)
     return {r.run_id for r in records}, sum(r.summary.train_s for r in records)
@@ -89,7 +89,7 @@ def main(argv=None) -> None:
     times = {"local": [], "ray": []}
     train = {"local": [], "ray": []}
     load = [os.getloadavg()[0]]
-    from benchmarks.datasets import load_dataset
+    from gradzoo.benchmarks.datasets import load_dataset
 
     load_dataset("mnist1d", shape="flat")  # generated and cached once, before any timing
     with tempfile.TemporaryDirectory(prefix="bench_ray-") as tmp:
@@ -124,7 +124,7 @@ def main(argv=None) -> None:
     print()
     print("\n".join(lines))
     if args.out:
-        command = " ".join(["python -m benchmarks.perf.bench_ray", *(argv if argv is not None else sys.argv[1:])])
+        command = " ".join(["python -m gradzoo.benchmarks.perf.bench_ray", *(argv if argv is not None else sys.argv[1:])])
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         text = "\n".join([
             "# Ray executor against the local executor",
@@ -142,7 +142,7 @@ def main(argv=None) -> None:
             f"{', '.join(f'{v:.1f}' for v in load)} at the start and after each repeat, on {os.cpu_count()} cores).",
             "",
         ])  # fmt: skip
-        from benchmarks.storage import write_atomic  # imports Keras: not before the backend is chosen
+        from gradzoo.benchmarks.storage import write_atomic  # imports Keras: not before the backend is chosen
 
         write_atomic(args.out, text)
         print(f"\nWritten to {args.out}")

@@ -30,10 +30,10 @@ steadier ones: a busy neighbour steals one core from a two-thread pool at
 random, but rarely the only one.
 
 Usage:
-    python -m benchmarks.perf.bench_recorder                         # all models, TF backend
-    python -m benchmarks.perf.bench_recorder --repeats 11 --out results/speed/recorder_tensorflow.md
-    KERAS_BACKEND=jax python -m benchmarks.perf.bench_recorder --repeats 7 --models mlp,lstm
-    python -m benchmarks.perf.bench_recorder --single-thread
+    python -m gradzoo.benchmarks.perf.bench_recorder                         # all models, TF backend
+    python -m gradzoo.benchmarks.perf.bench_recorder --repeats 11 --out results/speed/recorder_tensorflow.md
+    KERAS_BACKEND=jax python -m gradzoo.benchmarks.perf.bench_recorder --repeats 7 --models mlp,lstm
+    python -m gradzoo.benchmarks.perf.bench_recorder --single-thread
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ if "--single-thread" in sys.argv[1:]:
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import zoo  # noqa: E402
-from benchmarks.commands.options import positive_int  # noqa: E402
-from benchmarks.harness.recorder import GradientRecorder  # noqa: E402
-from benchmarks.storage import write_atomic  # noqa: E402
+from gradzoo import zoo  # noqa: E402
+from gradzoo.benchmarks.commands.options import positive_int  # noqa: E402
+from gradzoo.benchmarks.harness.instruments.recorder import GradientRecorder  # noqa: E402
+from gradzoo.benchmarks.storage import write_atomic  # noqa: E402
 
 BATCH_SIZE = 128
 
@@ -186,7 +186,7 @@ def main(argv=None) -> None:
     print()
     print("\n".join(lines))
     if args.out:
-        command = " ".join(["python -m benchmarks.perf.bench_recorder", *(argv if argv is not None else sys.argv[1:])])
+        command = " ".join(["python -m gradzoo.benchmarks.perf.bench_recorder", *(argv if argv is not None else sys.argv[1:])])
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         per_fit = [f"- {row['label']}: plain {row['plain_all']}, recorded {row['recorded_all']}" for row in rows]
         text = "\n".join(

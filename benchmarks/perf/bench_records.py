@@ -7,8 +7,8 @@ cleared each repeat) beside the floor that any reader pays, reading the bytes,
 decompressing and `json.loads`, so the price of the checks is the difference.
 
 Usage:
-    python -m benchmarks.perf.bench_records                    # results/ (the reference records)
-    python -m benchmarks.perf.bench_records --results runs --repeats 7
+    python -m gradzoo.benchmarks.perf.bench_records                    # results/ (the reference records)
+    python -m gradzoo.benchmarks.perf.bench_records --results runs --repeats 7
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ import json
 import statistics
 import time
 
-from benchmarks.commands.options import positive_int
+from gradzoo.benchmarks.commands.options import positive_int
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.perf.bench_records", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gradzoo.benchmarks.perf.bench_records", description=__doc__.split("\n")[0])
     parser.add_argument("--results", default="results", help="a folder holding records/ (default: results)")
     parser.add_argument("--repeats", type=positive_int, default=5, help="timed repeats; the median is printed (default: 5)")
     args = parser.parse_args(argv)
 
-    from benchmarks.harness.records import files
+    from gradzoo.benchmarks.harness.records import files
 
     paths = list(files.record_files(args.results).values())
     files.scan(args.results)  # imports and pydantic's validators built once, outside the timing

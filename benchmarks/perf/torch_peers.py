@@ -7,7 +7,7 @@ zoo changes the peer. Only speed is compared: initializers are PyTorch's own
 momentum. Images are NCHW (PyTorch's native layout), sequences batch-first.
 
 PyTorch is optional (the `peer` extra). `bench_gpu` runs the twins in a child
-process (`python -m benchmarks.perf.torch_peers REQUEST.json`) that never
+process (`python -m gradzoo.benchmarks.perf.torch_peers REQUEST.json`) that never
 imports TensorFlow: in one process, TensorFlow's and PyTorch's OpenMP thread
 pools fight over the cores (a twin ran 10-100x slower beside TensorFlow here).
 """

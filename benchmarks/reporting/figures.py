@@ -1,7 +1,7 @@
 """The report's figures: one function per figure, records in, a PNG and its caption out.
 
 Each `figure_*` function takes a `Unit` (a pair's runs, see
-`benchmarks.report.group_units`) or a sweep's runs and a path, draws with
+`gradzoo.benchmarks.report.group_units`) or a sweep's runs and a path, draws with
 matplotlib's object-oriented API on the Agg canvas (never pyplot, so a user's
 backend is untouched), and returns `(path, caption)`, or `None` when the records
 hold nothing to draw. Captions are written from the data: a note is added when
@@ -14,12 +14,12 @@ import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks.analysis import verdicts
-from benchmarks.analysis.formatting import finite_values, format_number, md_escape, percent
-from benchmarks.storage import save_figure_atomic
+from gradzoo.benchmarks.analysis import verdicts
+from gradzoo.benchmarks.analysis.formatting import finite_values, format_number, md_escape, percent
+from gradzoo.benchmarks.storage import save_figure_atomic
 
 if TYPE_CHECKING:
-    from benchmarks.reporting.units import Unit
+    from gradzoo.benchmarks.reporting.units import Unit
 
 # Log-scale plots draw zeros (and anything smaller) at this floor.
 LOG_FLOOR = 1e-30

@@ -1,7 +1,7 @@
 """Records -> `report.md`, a self-contained `report.html` and PNG figures.
 
-`build_report(results_dir)` regenerates the tables (`benchmarks.analysis.tables`)
-and the claims table (`benchmarks.analysis.claims`), then writes, for every pair
+`build_report(results_dir)` regenerates the tables (`gradzoo.benchmarks.analysis.tables`)
+and the claims table (`gradzoo.benchmarks.analysis.claims`), then writes, for every pair
 (a baseline and the mitigated partners run beside it in the same suite, group,
 sweep point and dataset; evaluation runs only):
 
@@ -30,12 +30,12 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.analysis import verdicts
-from benchmarks.analysis.formatting import finite_values, format_number, md_cell, md_code, md_escape
-from benchmarks.analysis.tables import comparison_markdown, comparison_table, convergence_table, write_tables
-from benchmarks.errors import UserError
-from benchmarks.harness.records import RECORDS_SUBDIR, RunRecord, scan
-from benchmarks.reporting.figures import (
+from gradzoo.benchmarks.analysis import verdicts
+from gradzoo.benchmarks.analysis.formatting import finite_values, format_number, md_cell, md_code, md_escape
+from gradzoo.benchmarks.analysis.tables import comparison_markdown, comparison_table, convergence_table, write_tables
+from gradzoo.benchmarks.errors import UserError
+from gradzoo.benchmarks.harness.records import RECORDS_SUBDIR, RunRecord, scan
+from gradzoo.benchmarks.reporting.figures import (
     LOG_FLOOR,
     figure_activations,
     figure_curves,
@@ -44,10 +44,10 @@ from benchmarks.reporting.figures import (
     figure_heatmap,
     figure_through_time,
 )
-from benchmarks.reporting.html import markdown_to_html
-from benchmarks.reporting.sweep_figures import figure_sensitivity, figure_sweep, sweep_axis, sweep_series
-from benchmarks.reporting.units import FigureNames, Unit, group_units, provenance_lines
-from benchmarks.storage import write_atomic
+from gradzoo.benchmarks.reporting.html import markdown_to_html
+from gradzoo.benchmarks.reporting.sweep_figures import figure_sensitivity, figure_sweep, sweep_axis, sweep_series
+from gradzoo.benchmarks.reporting.units import FigureNames, Unit, group_units, provenance_lines
+from gradzoo.benchmarks.storage import write_atomic
 
 FIGURES_SUBDIR = "figures"
 PAIR_FIGURES = (("curves", figure_curves), ("gradient_flow", figure_gradient_flow), ("through_time", figure_through_time),
@@ -171,7 +171,7 @@ def build_report(results_dir) -> dict:
         UserError: one sentence, if `results_dir` is missing, is a file, or
             holds no readable record.
     """
-    from benchmarks.analysis.claims import claims_markdown, evaluate_claims, suites_of, write_claims
+    from gradzoo.benchmarks.analysis.claims import claims_markdown, evaluate_claims, suites_of, write_claims
 
     records, problems = check_results_dir(results_dir)
     out = Path(results_dir)

@@ -7,11 +7,11 @@ import re
 import statistics
 from pathlib import Path
 
-from benchmarks.analysis import verdicts
-from benchmarks.analysis.formatting import finite_values, format_number, md_code, md_escape
-from benchmarks.harness.records import RunRecord
-from benchmarks.harness.tuning import setting_of
-from benchmarks.reporting.figures import LOG_FLOOR, _colors, _log_values, _new_figure, _save
+from gradzoo.benchmarks.analysis import verdicts
+from gradzoo.benchmarks.analysis.formatting import finite_values, format_number, md_code, md_escape
+from gradzoo.benchmarks.harness.records import RunRecord
+from gradzoo.benchmarks.harness.plan.tuning import setting_of
+from gradzoo.benchmarks.reporting.figures import LOG_FLOOR, _colors, _log_values, _new_figure, _save
 
 # Sweep keys drawn on the x axis in preference to the others.
 SWEEP_AXES = ("model.depth", "dataset.length")

@@ -7,8 +7,8 @@ import hashlib
 import re
 from collections import Counter
 
-from benchmarks.analysis.formatting import md_code, md_escape
-from benchmarks.harness.records import RECORDS_SUBDIR, RunRecord
+from gradzoo.benchmarks.analysis.formatting import md_code, md_escape
+from gradzoo.benchmarks.harness.records import RECORDS_SUBDIR, RunRecord
 
 MAX_SLUG = 120  # file systems allow 255 bytes a name; a figure adds its kind and `.png`
 
@@ -54,7 +54,7 @@ class Unit:
 
     @property
     def sweep_text(self) -> str:
-        from benchmarks.harness.records import sweep_label
+        from gradzoo.benchmarks.harness.records import sweep_label
 
         return sweep_label(self.sweep)
 

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import pytest
 
-from benchmarks.cli import main
+from gradzoo.benchmarks.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 300
@@ -224,7 +224,7 @@ def test_a_huge_compressed_npz_costs_only_the_rows_read(models):
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_the_lazy_reader_gives_the_first_rows_in_either_layout(save, order):
     # A Fortran-ordered array keeps each column's rows together: the reader skips the rest of each column.
-    from benchmarks.doctor.npzfile import read_npz
+    from gradzoo.benchmarks.doctor.npzfile import read_npz
 
     x = np.arange(50 * 3 * 4, dtype="float64").reshape(50, 3, 4)
     save("layout.npz", x=np.asarray(x, order=order), y=np.arange(50))

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-import benchmarks.storage as storage
-from benchmarks.cli import main
-from benchmarks.harness import records as records_mod
-from benchmarks.harness.checkpoints import RunCheckpoint
+import gradzoo.benchmarks.storage as storage
+from gradzoo.benchmarks.cli import main
+from gradzoo.benchmarks.harness import records as records_mod
+from gradzoo.benchmarks.harness.run.checkpoints import RunCheckpoint
 from helpers import make_record, tiny_suite
 
 # Runs of two epochs on 200 examples (`tiny_suite`): seconds each.

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cli import main
-from benchmarks.harness import records as records_mod
-from benchmarks.harness.out_dir import OWN
-from benchmarks.harness.records.quarantine import unreadable_dir
-from benchmarks.storage import LOCK_NAME
+from gradzoo.benchmarks.cli import main
+from gradzoo.benchmarks.harness import records as records_mod
+from gradzoo.benchmarks.harness.run.out_dir import OWN
+from gradzoo.benchmarks.harness.records.quarantine import unreadable_dir
+from gradzoo.benchmarks.storage import LOCK_NAME
 from helpers import cli_error, tiny_suite
 
 # One run of one epoch on 200 examples: seconds.
@@ -39,7 +39,7 @@ def suite(tmp_path) -> str:
 @pytest.fixture
 def no_training(monkeypatch):
     """Fails the test if a run starts: these mistakes must be found before any training."""
-    import benchmarks.harness.runner as runner
+    import gradzoo.benchmarks.harness.run.run_one as runner
 
     monkeypatch.setattr(runner, "run_one", lambda *a, **k: pytest.fail("trained before checking OUT"))
 
@@ -116,7 +116,7 @@ def test_an_entry_of_the_wrong_kind_is_one_sentence_before_training(tmp_path, su
 
 
 def test_a_folder_gradzoo_cannot_write_is_one_sentence_before_training(tmp_path, suite, capsys, no_training, monkeypatch):
-    import benchmarks.harness.out_dir as out_dir
+    import gradzoo.benchmarks.harness.run.out_dir as out_dir
 
     out = tmp_path / "out"
     (out / "checkpoints").mkdir(parents=True)
@@ -139,7 +139,7 @@ def test_report_checks_its_entries_too(tmp_path, trained, capsys):
 
 
 def test_every_entry_gradzoo_writes_is_one_it_checks(trained):
-    # A new table or folder must join `benchmarks.harness.out_dir`, or a wrong one would only fail after training.
+    # A new table or folder must join `gradzoo.benchmarks.harness.run.out_dir`, or a wrong one would only fail after training.
     assert {p.name for p in trained.iterdir()} <= set(OWN)
 
 

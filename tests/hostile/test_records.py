@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from helpers import make_record
 
-from benchmarks.harness.records import scan, write_record
-from benchmarks.harness.records.files import MAX_RECORD_BYTES, MAX_NESTING
+from gradzoo.benchmarks.harness.records import scan, write_record
+from gradzoo.benchmarks.harness.records.files import MAX_RECORD_BYTES, MAX_NESTING
 
 
 def _set(path: str, value):
@@ -143,7 +143,7 @@ def test_the_size_cap_holds_memory_down(tmp_path):
 
 def test_report_goes_on_past_every_hostile_record(tmp_path, capsys):
     """One folder holding every hostile case beside one good record: the report names each and is written."""
-    from benchmarks.cli import main
+    from gradzoo.benchmarks.cli import main
 
     good = make_record(seed=0)
     write_record(tmp_path, good)

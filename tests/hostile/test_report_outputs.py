@@ -12,8 +12,8 @@ import pytest
 
 from helpers import make_record, replace
 
-from benchmarks.harness.records import write_record
-from benchmarks.reporting.report import build_report
+from gradzoo.benchmarks.harness.records import write_record
+from gradzoo.benchmarks.reporting.report import build_report
 
 # Group names that differ only in characters a file name cannot carry (or in case, for macOS and Windows disks).
 COLLIDING = [("a<b", "a>b"), ("x y", "x/y"), ("Deep", "deep"), ("a" * 230 + "1", "a" * 230 + "2")]
@@ -39,7 +39,7 @@ def _rendered(md: str) -> str:
 @pytest.fixture
 def few_figures(monkeypatch):
     """One kind of pair figure instead of six: naming is the same for every kind, drawing is the slow part."""
-    from benchmarks.reporting import report
+    from gradzoo.benchmarks.reporting import report
 
     monkeypatch.setattr(report, "PAIR_FIGURES", report.PAIR_FIGURES[:1])
 
@@ -98,7 +98,7 @@ rhs = "mlp_sigmoid_deep"
 def test_user_text_is_never_live_markdown(tmp_path, monkeypatch, text):
     import json
 
-    from benchmarks.reporting import report
+    from gradzoo.benchmarks.reporting import report
 
     monkeypatch.setattr(report, "PAIR_FIGURES", ())  # the text, not the figures, is under test
 
@@ -119,7 +119,7 @@ def test_user_text_is_never_live_markdown(tmp_path, monkeypatch, text):
         for element in re.findall(r"<(?:img|a|script|iframe)\b[^>]*>", page):
             assert "evil.example" not in element, (name, element)  # no image, link or script from the text
         assert not re.search(r"<h1>\s*heading", page), name  # no block the text started
-    from benchmarks.analysis.formatting import md_cell, md_escape
+    from gradzoo.benchmarks.analysis.formatting import md_cell, md_escape
 
     claims = (out / "claims.md").read_text()
     assert md_cell(md_escape(text)) in claims  # shown as typed, escaped
@@ -128,7 +128,7 @@ def test_user_text_is_never_live_markdown(tmp_path, monkeypatch, text):
 
 
 def test_escaping_leaves_harmless_text_as_it_is():
-    from benchmarks.analysis.formatting import md_code, md_escape
+    from gradzoo.benchmarks.analysis.formatting import md_code, md_escape
 
     for text in ("He et al. 2016, Deep Residual Learning", "a < b", "Glorot & Bengio 2010", "mlp_relu_he @ model.depth=20"):
         assert md_escape(text) == text

@@ -16,10 +16,10 @@ import pytest
 
 from helpers import cli_error
 
-from benchmarks.cli import main
-from benchmarks.errors import SuiteError
-from benchmarks.harness.plan import Plan
-from benchmarks.harness.suites import SUITES_DIR, load_suite, suite_names
+from gradzoo.benchmarks.cli import main
+from gradzoo.benchmarks.errors import SuiteError
+from gradzoo.benchmarks.harness.plan.run_plan import Plan
+from gradzoo.benchmarks.harness.plan.suites import SUITES_DIR, load_suite, suite_names
 
 MODELS = 'models = ["mlp_he_relu_bn"]'
 GROUP = ('name = "g"\ndataset = "mnist1d"\ndataset_params = { num_samples = 100, shape = "flat" }\n'
@@ -126,7 +126,7 @@ def test_a_reference_to_a_suite_beside_the_file_or_a_shipped_name_loads(tmp_path
 
 
 def test_seeds_1e9_is_refused_without_listing_the_seeds(tmp_path):
-    from benchmarks.harness.suite_checks import Limits
+    from gradzoo.benchmarks.harness.plan.suite_checks import Limits
 
     suite = load_suite(write_suite(tmp_path, "seeds = 1000000000"))
     with pytest.raises(SuiteError, match="--max-seeds"):
@@ -138,7 +138,7 @@ def test_seeds_1e9_is_refused_without_listing_the_seeds(tmp_path):
 
 @pytest.mark.parametrize("name", suite_names())
 def test_every_shipped_suite_plans_under_the_default_limits(name):
-    from benchmarks.harness.suite_checks import DEFAULT_LIMITS
+    from gradzoo.benchmarks.harness.plan.suite_checks import DEFAULT_LIMITS
 
     suite = load_suite(name)
     plan = Plan(suite)
@@ -148,6 +148,6 @@ def test_every_shipped_suite_plans_under_the_default_limits(name):
 
 @pytest.mark.parametrize("name", ["full", "claims"])
 def test_the_largest_shipped_models_count_under_the_parameter_limit(name):
-    from benchmarks.harness.suite_checks import check_builds
+    from gradzoo.benchmarks.harness.plan.suite_checks import check_builds
 
     check_builds(load_suite(name))  # counted in a StatelessScope: no weight allocated, no dataset read

@@ -1,11 +1,11 @@
 """The run record: one typed JSON file per run (gzip-compressed), the single source of truth.
 
-`RunRecord` is the only definition of the format. `benchmarks.harness.runner`
+`RunRecord` is the only definition of the format. `gradzoo.benchmarks.harness.run.run_one`
 builds it; tables, verdicts, claims, figures, reports, the README headline, the
 doctor's evidence and the pretrained manifest read it through its attributes
 and accessors, never through string keys.
 
-A record is written once, atomically (`benchmarks.storage.write_atomic`), so a
+A record is written once, atomically (`gradzoo.benchmarks.storage.write_atomic`), so a
 run killed at any moment, even by SIGKILL, leaves either its complete record
 or none. Its file is `records/<run_id>.json.gz`: compact strict JSON, gzip-compressed
 (`zcat records/<id>.json.gz | jq .summary` reads one; Python's `gzip` and `json` too),
@@ -28,8 +28,8 @@ Schema history (`schema`):
   fields are the same.)
 """
 
-from benchmarks.harness.records.config import CLIP_KEYS, PHASES, SCHEMA_VERSION, RunConfig, sweep_label
-from benchmarks.harness.records.files import (
+from gradzoo.benchmarks.harness.records.config import CLIP_KEYS, PHASES, SCHEMA_VERSION, RunConfig, sweep_label
+from gradzoo.benchmarks.harness.records.files import (
     RECORDS_SUBDIR,
     SUFFIX,
     Scan,
@@ -42,7 +42,7 @@ from benchmarks.harness.records.files import (
     scan,
     write_record,
 )
-from benchmarks.harness.records.schema import (
+from gradzoo.benchmarks.harness.records.schema import (
     ActivationLayer,
     ActivationLog,
     DatasetSummary,

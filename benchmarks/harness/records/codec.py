@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 
-from benchmarks.errors import RecordError
-from benchmarks.harness.records.migrate import migrate_v1
-from benchmarks.harness.records.config import SCHEMA_VERSION
-from benchmarks.harness.records.types import METRIC_RANGE
+from gradzoo.benchmarks.errors import RecordError
+from gradzoo.benchmarks.harness.records.migrate import migrate_v1
+from gradzoo.benchmarks.harness.records.config import SCHEMA_VERSION
+from gradzoo.benchmarks.harness.records.types import METRIC_RANGE
 
 
 def encode(record) -> dict:
@@ -168,7 +168,7 @@ def _adapter(cls):
 def build(cls, data, file: str, path: str = ""):
     """An instance of dataclass `cls` from JSON data, every field checked for kind and domain.
 
-    The checks are the field types of `cls` (`benchmarks.harness.records.types`),
+    The checks are the field types of `cls` (`gradzoo.benchmarks.harness.records.types`),
     applied by pydantic's validator: a number is a number (never `"12345"` or
     `true`), counts and durations are not negative, closed vocabularies (a
     run's status, a layer's kind) hold one of their values.

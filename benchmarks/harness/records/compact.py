@@ -1,7 +1,7 @@
 """Rewrites a results folder's older plain-JSON records (`<id>.json`) as `<id>.json.gz`.
 
 ```bash
-python -m benchmarks.harness.records.compact results      # or any OUT of an older gradzoo
+python -m gradzoo.benchmarks.harness.records.compact results      # or any OUT of an older gradzoo
 ```
 
 Each record is read (and so validated), written in the current form, read back
@@ -17,8 +17,8 @@ import argparse
 import dataclasses
 import sys
 
-from benchmarks.errors import RecordError
-from benchmarks.harness.records.files import LEGACY_SUFFIX, read_record, record_files, write_record
+from gradzoo.benchmarks.errors import RecordError
+from gradzoo.benchmarks.harness.records.files import LEGACY_SUFFIX, read_record, record_files, write_record
 
 
 def compact(out_dir) -> tuple[int, list[str]]:
@@ -47,7 +47,7 @@ def _without_logs(record):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.harness.records.compact", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gradzoo.benchmarks.harness.records.compact", description=__doc__.split("\n")[0])
     parser.add_argument("out", help="an output folder holding records/")
     args = parser.parse_args(argv)
     converted, problems = compact(args.out)

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 
-from benchmarks.harness.records.types import Bool, Count, Int, Phase, Str
+from gradzoo.benchmarks.harness.records.types import Bool, Count, Int, Phase, Str
 
 SCHEMA_VERSION = 2  # of the record format: see benchmarks.harness.records
 PHASES = ("eval", "tune")
@@ -23,7 +23,7 @@ class RunConfig:
         dataset: a dataset name.
         seed: seeds weight init and the data order.
         epochs, batch_size: the training budget.
-        model_overrides: hyperparameters passed to `zoo.build`.
+        model_overrides: hyperparameters passed to `gradzoo.zoo.build`.
         dataset_params: parameters passed to `load_dataset`.
         optimizer: settings laid over the model's recommended optimizer.
         suite, group: the suite and the comparison group inside it.

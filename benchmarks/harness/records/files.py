@@ -12,9 +12,9 @@ import stat
 import zlib
 from pathlib import Path
 
-from benchmarks.errors import RecordError
-from benchmarks.harness.records.schema import RunRecord
-from benchmarks.storage import write_atomic
+from gradzoo.benchmarks.errors import RecordError
+from gradzoo.benchmarks.harness.records.schema import RunRecord
+from gradzoo.benchmarks.storage import write_atomic
 
 RECORDS_SUBDIR = "records"
 SUFFIX = ".json.gz"        # what gradzoo writes: gzip-compressed strict JSON (`zcat x.json.gz | jq .`)

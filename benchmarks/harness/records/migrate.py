@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.errors import RecordError
-from benchmarks.harness.records.config import SCHEMA_VERSION
+from gradzoo.benchmarks.errors import RecordError
+from gradzoo.benchmarks.harness.records.config import SCHEMA_VERSION
 
 
 def migrate_v1(data: dict, where: str) -> dict:
@@ -40,7 +40,7 @@ def migrate_v1(data: dict, where: str) -> dict:
 
 def architecture_and_pair(model: str, overrides: dict) -> tuple[str, str]:
     """The trained architecture's name and that of the baseline it is compared with."""
-    import zoo
+    from gradzoo import zoo
 
     spec = zoo.get_spec(model)
     baseline = model if spec.role == "baseline" else spec.baseline

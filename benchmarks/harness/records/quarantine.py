@@ -15,7 +15,7 @@ import errno
 import os
 from pathlib import Path
 
-from benchmarks.harness.records.files import records_dir
+from gradzoo.benchmarks.harness.records.files import records_dir
 
 UNREADABLE_SUBDIR = "unreadable"
 

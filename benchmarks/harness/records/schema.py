@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from benchmarks.harness.records.config import CLIP_KEYS, SCHEMA_VERSION, RunConfig, short_number
-from benchmarks.harness.records.types import Bool, Count, Int, LayerKind, MetricMode, Num, Seconds, Status, Str
+from gradzoo.benchmarks.harness.records.config import CLIP_KEYS, SCHEMA_VERSION, RunConfig, short_number
+from gradzoo.benchmarks.harness.records.types import Bool, Count, Int, LayerKind, MetricMode, Num, Seconds, Status, Str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,7 +338,7 @@ class RunRecord:
 
     def to_json(self) -> dict:
         """Strict-JSON-ready data: non-finite numbers as `null`, listed under `nonfinite`."""
-        from benchmarks.harness.records.codec import encode
+        from gradzoo.benchmarks.harness.records.codec import encode
 
         return encode(self)
 
@@ -349,7 +349,7 @@ class RunRecord:
         Raises:
             RecordError: one sentence naming `where` and what is wrong.
         """
-        from benchmarks.harness.records.codec import decode
+        from gradzoo.benchmarks.harness.records.codec import decode
 
         return decode(cls, data, where)
 

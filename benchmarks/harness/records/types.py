@@ -4,7 +4,7 @@ A record may come from a folder someone shared, so every field is checked for
 its JSON kind (a number is a number, never the string `"12345"` or `true`) and,
 where the field has one, its domain (counts and durations are not negative, a
 status is one of the statuses a run can end in). The checks are `Annotated`
-metadata that pydantic's validator (`benchmarks.harness.records.codec`) reads;
+metadata that pydantic's validator (`gradzoo.benchmarks.harness.records.codec`) reads;
 plain Python code sees the ordinary `int`, `float`, `str` and `bool` behind them.
 """
 
