@@ -23,10 +23,11 @@ from helpers import ROOT
 
 pytest.importorskip("jax")
 pytest.importorskip("array_record")
-tfds = pytest.importorskip("tensorflow_datasets")
+pytest.importorskip("tensorflow_datasets")
+
+from fake_mnist import TEST, TRAIN, FakeMnist  # noqa: E402
 
 TINY = ROOT / "tests" / "data" / "tiny.toml"
-TRAIN, TEST = 60, 20
 
 MNIST_SUITE = """
 epochs = 1
@@ -70,27 +71,6 @@ report["unprepared_cli"] = stderr.getvalue()
 report["tensorflow_loaded"] = any(m == "tensorflow" or m.startswith("tensorflow.") for m in sys.modules)
 print("REPORT " + json.dumps(report))
 """
-
-
-class FakeMnist(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-    """MNIST's name, version and features; random pixels and labels."""
-
-    name = "mnist"
-    VERSION = tfds.core.Version("3.0.1")
-
-    def _info(self):
-        features = tfds.features.FeaturesDict(
-            {"image": tfds.features.Image(shape=(28, 28, 1)), "label": tfds.features.ClassLabel(num_classes=10)}
-        )
-        return tfds.core.DatasetInfo(builder=self, features=features, supervised_keys=("image", "label"))
-
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples(0, TRAIN), "test": self._generate_examples(1, TEST)}
-
-    def _generate_examples(self, seed, n):
-        rng = np.random.default_rng(seed)
-        for i in range(n):
-            yield i, {"image": rng.integers(0, 256, (28, 28, 1), dtype=np.uint8), "label": int(rng.integers(10))}
 
 
 def _site_packages_without_tensorflow(target: Path) -> Path:

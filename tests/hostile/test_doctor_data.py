@@ -196,7 +196,7 @@ def _zeros_npz(path, arrays):
 
 def _peak_rss_mb(*commands) -> list[float]:
     """Peak resident memory (MB) of each `gradzoo ARGS`, each run in a fresh Python (side by side: both import Keras)."""
-    probe = ("import resource, sys; from benchmarks.cli import main; code = main(sys.argv[1:]); "
+    probe = ("import resource, sys; from gradzoo.benchmarks.cli import main; code = main(sys.argv[1:]); "
              "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     runs = [subprocess.Popen([sys.executable, "-c", probe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -126,8 +126,8 @@ def test_the_size_cap_holds_memory_down(tmp_path):
         for _ in range(1024):
             f.write(b" " * 2**20)
         f.write(b'"}')
-    code = ("import resource, sys; from benchmarks.harness.records import read_record\n"
-            "from benchmarks.errors import RecordError\n"
+    code = ("import resource, sys; from gradzoo.benchmarks.harness.records import read_record\n"
+            "from gradzoo.benchmarks.errors import RecordError\n"
             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             "try:\n    read_record(sys.argv[1])\nexcept RecordError as e:\n    print(e)\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)")  # fmt: skip
