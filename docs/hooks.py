@@ -31,3 +31,44 @@ def on_config(config):
             link.unlink()
         os.symlink(os.path.relpath(target, tree), link)
     return config
+
+
+CLI_MARKER = "<!-- cli-help: filled in by docs/hooks.py from the argparse parsers -->"
+HELP_WIDTH = "100"  # argparse wraps help text to $COLUMNS: fixed, so a build does not depend on the terminal
+
+
+def cli_reference() -> str:
+    """`gradzoo --help` and every subcommand's `--help`, each under its own heading, as Markdown.
+
+    Read from the parsers `gradzoo` itself builds, at build time, so the reference cannot drift from the
+    code; building the parsers imports no Keras.
+    """
+    import argparse
+
+    from gradzoo.benchmarks.cli import build_parser
+
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = HELP_WIDTH
+    try:
+        parser = build_parser()
+        sections = [("gradzoo", parser)]
+        for action in parser._actions:  # argparse exposes subcommands only through its actions
+            if isinstance(action, argparse._SubParsersAction):
+                sections += [(f"gradzoo {name}", sub) for name, sub in action.choices.items()]
+        out = []
+        for title, sub in sections:
+            out += [f"## `{title}`", "", "```text", sub.format_help().rstrip("\n"), "```", ""]
+        return "\n".join(out)
+    finally:
+        if previous is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = previous
+
+
+def on_page_markdown(markdown, page, config, files):
+    if page.file.src_uri != "cli.md":
+        return markdown
+    if CLI_MARKER not in markdown:
+        raise ValueError(f"docs/cli.md lost its marker line {CLI_MARKER!r}, where the CLI reference goes")
+    return markdown.replace(CLI_MARKER, cli_reference())
