@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 FOLDERS = ("zoo", "benchmarks")  # as in setup.py
@@ -19,6 +20,12 @@ FOLDERS = ("zoo", "benchmarks")  # as in setup.py
 
 def on_config(config):
     root = Path(config.config_file_path).resolve().parent
+    # The CLI reference imports this checkout's gradzoo, not whichever one is installed (an editable install
+    # points at the checkout it was made from, and `mkdocs` does not put the working directory on sys.path).
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    # Snippets resolve against the working directory; the included results/speed/ files are the repository's.
+    config["mdx_configs"].setdefault("pymdownx.snippets", {})["base_path"] = [str(root)]
     tree = root / "build" / "api-src" / "gradzoo"
     tree.mkdir(parents=True, exist_ok=True)
     # A copy, not a link: griffe resolves a linked `__init__.py` to gradzoo/ and looks for submodules there.
