@@ -57,3 +57,33 @@ def test_every_page_is_in_the_navigation_and_the_readme_links_the_manual():
 def test_the_claims_page_names_every_metric_an_expectation_may_use():
     text = (DOCS / "claims.md").read_text()
     assert all(f"`{metric}`" in text for metric in METRICS), [m for m in METRICS if f"`{m}`" not in text]
+
+
+def _hooks():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gradzoo_docs_hooks", DOCS / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cli_reference_has_every_command_and_option():
+    from gradzoo.benchmarks.cli import build_parser
+
+    reference = _hooks().cli_reference()
+    for command in ("list", "run", "report", "pretrained", "doctor"):
+        assert f"## `gradzoo {command}`" in reference and f"usage: gradzoo {command}" in reference, command
+    run = next(a for a in build_parser()._actions if a.dest == "command").choices["run"]
+    options = [o for action in run._actions for o in action.option_strings if o.startswith("--")]
+    assert options and all(o in reference for o in options), [o for o in options if o not in reference]
+
+
+def test_the_api_pages_see_the_installed_layout():
+    # docs/hooks.py lays out gradzoo/ as setup.py installs it: the same folders, under the same names.
+    import ast
+
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    folders = [ast.literal_eval(n.value) for n in tree.body
+               if isinstance(n, ast.Assign) and [getattr(t, "id", None) for t in n.targets] == ["FOLDERS"]]  # fmt: skip
+    assert folders == [_hooks().FOLDERS]
