@@ -1,11 +1,14 @@
-"""MkDocs hook: lets mkdocstrings find `gradzoo.zoo` and `gradzoo.benchmarks` by reading the source.
+"""MkDocs hooks: the API pages read `gradzoo.zoo` and `gradzoo.benchmarks` from the source, and docs/cli.md gets
+each command's `--help`.
 
 The repository keeps `zoo/` and `benchmarks/` beside `gradzoo/`; an installed wheel has them inside it
 (setup.py's `package_dir`), and a checkout joins them at import time (`gradzoo/__init__.py` extends its
-`__path__`). Griffe's static analysis runs no code, so it sees a `gradzoo` package without them. This hook
-lays out the wheel's tree (`build/api-src/gradzoo/`: a copy of `__init__.py`, links to `zoo/` and
-`benchmarks/`) before any page is rendered, and mkdocs.yml points mkdocstrings there: the API pages then document the code under the names
-users import, from the source alone, without importing Keras.
+`__path__`). Griffe's static analysis runs no code, so it sees a `gradzoo` package without them, and its
+dynamic inspection does not help either (it skips a submodule that has a file, expecting to find it on disk
+under gradzoo/). So `on_config` lays out the wheel's tree before any page is rendered
+(`build/api-src/gradzoo/`: a copy of `__init__.py`, links to `zoo/` and `benchmarks/`) and mkdocs.yml points
+mkdocstrings there: the API pages document the code under the names users import, from the source alone,
+without importing Keras.
 """
 
 from __future__ import annotations
