@@ -63,7 +63,7 @@ def add(subparsers) -> None:
                         help=f"most evaluation seeds, from the suite or --seeds (default: {DEFAULT_LIMITS.seeds})")
     limits.add_argument("--max-params", type=positive_int, metavar="N", default=DEFAULT_LIMITS.params,
                         help=f"most parameters of any one model, counted without allocating it (default: {DEFAULT_LIMITS.params})")
-    scale = p.add_argument_group("running on Ray (see the README: running a suite on a cluster)")
+    scale = p.add_argument_group("running on Ray (see docs/ray-and-devices.md)")
     scale.add_argument("--executor", choices=EXECUTORS, default="local",
                        help="local: one run after another in this process (default); ray: runs as Ray tasks")
     scale.add_argument("--address", metavar="ADDR",

@@ -1,5 +1,5 @@
-"""Everything here checks the committed reference results (records, tables, README blocks, the doctor's
-evidence), not the code's behaviour: it carries the `results` marker, so `pytest -m "not results"` runs
+"""Everything here checks the committed reference results (records, tables, generated README and docs blocks,
+the doctor's evidence), not the code's behaviour: it carries the `results` marker, so `pytest -m "not results"` runs
 the unit tests alone and `pytest -m results` only these checks."""
 
 from pathlib import Path

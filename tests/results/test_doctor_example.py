@@ -1,4 +1,4 @@
-"""The README's doctor example is generated, never typed: the block between its markers is what
+"""The manual's doctor example (docs/doctor.md) is generated, never typed: the block between its markers is what
 `python -m gradzoo.benchmarks.doctor.example --print` prints (a fresh process: seeded, deterministic kernels).
 
 Every word must match, and every number within `NUMBER_REL`: on one machine the block repeats exactly,
@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from gradzoo.benchmarks.doctor.example import EPOCHS, current_block
+from gradzoo.benchmarks.doctor.example import EPOCHS, TARGET, current_block
 
 from helpers import ROOT
 
@@ -26,16 +26,16 @@ def _words_and_numbers(text: str) -> tuple[list[str], list[float]]:
     return NUMBER.split(text), [float(n) for n in NUMBER.findall(text)]
 
 
-def test_the_readme_example_is_what_the_script_prints():
+def test_the_manuals_example_is_what_the_script_prints():
     if keras.backend.backend() != "tensorflow":
-        pytest.skip("the README's example was generated on the tensorflow backend")
-    block = current_block((ROOT / "README.md").read_text())
-    assert block is not None, "README.md lost its doctor-example markers"
+        pytest.skip("the manual's example was generated on the tensorflow backend")
+    block = current_block((ROOT / TARGET).read_text())
+    assert block is not None, f"{TARGET} lost its doctor-example markers"
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run([sys.executable, "-m", "gradzoo.benchmarks.doctor.example", "--print"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    regenerate = "run `python -m gradzoo.benchmarks.doctor.example` to regenerate the README's doctor example"
+    regenerate = f"run `python -m gradzoo.benchmarks.doctor.example` to regenerate the doctor example in {TARGET}"
     (words, numbers), (readme_words, readme_numbers) = _words_and_numbers(done.stdout), _words_and_numbers(block)
     assert words == readme_words, regenerate
     assert numbers == pytest.approx(readme_numbers, rel=NUMBER_REL, abs=0.02), regenerate

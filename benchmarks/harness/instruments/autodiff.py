@@ -97,7 +97,7 @@ def deterministic_ops() -> None:
     TensorFlow's CPU kernels may reduce in a thread-dependent order unless
     told not to (`tf.config.experimental.enable_op_determinism`, process-wide);
     JAX on CPU is deterministic already. Used by scripts whose output is
-    checked in (the README's doctor example), never by training runs.
+    checked in (the manual's doctor example, docs/doctor.md), never by training runs.
     """
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf

@@ -122,17 +122,16 @@ def test_bad_expectations_name_the_key(entry, fragment):
         parse_expectations([entry], ["a"], {"model.depth": [5, 20]})
 
 
-def test_the_shipped_claims_suite_names_seven_claims_with_sources_and_three_seeds():
+def test_every_shipped_claim_has_a_statement_a_source_and_three_seeds():
     suite = load_suite("claims")
     ids = [g.name for g in suite.groups]
-    assert ids == ["glorot2010_sigmoid_depth", "he2015_relu_init_depth30", "ioffe2015_bn_lr", "he2016_degradation",
-                   "pascanu2013_clipping", "hochreiter1997_adding_length", "greydanus2024_mnist1d_baselines"]  # fmt: skip
+    assert ids and len(ids) == len(set(ids)), ids
     assert suite.seeds >= 3
     for group in suite.groups:
         assert group.claim and group.source and group.expect and group.description, group.name
         assert group.tune is not None, f"{group.name} compares methods at their best: it must be tuned"
     # The initialization claims run SGD: Adam rescales tiny gradients.
-    for name in ("glorot2010_sigmoid_depth", "he2015_relu_init_depth30"):
+    for name in {"glorot2010_sigmoid_depth", "he2015_relu_init_depth30"} & set(ids):
         from gradzoo.benchmarks.harness.plan.run_plan import Plan
 
         specs = [s for s in Plan(suite).specs({})[0] if s.group == name]

@@ -4,7 +4,7 @@ Every run of `full` (all groups, every sweep point, one seed) builds, trains
 one epoch on tensorflow-datasets mock data (a few random examples with the real
 datasets' shapes), writes its record and appears in the tables. What this
 cannot check is the real data itself: `tfds build` prepares that (see the
-README's "Preparing the real datasets").
+manual's "Preparing the real datasets", docs/datasets.md).
 """
 
 import pandas as pd
