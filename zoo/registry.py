@@ -22,6 +22,8 @@ import dataclasses
 import difflib
 from typing import Any, Callable
 
+from gradzoo.zoo.fixes import check_fixes, check_measures
+
 FAMILIES = ("mlp", "cnn", "rnn")
 ROLES = ("baseline", "mitigated")
 
@@ -53,6 +55,12 @@ class ModelSpec:
             2 for `(steps, features)`, 3 for `(height, width, channels)`.
         example_input_shapes: representative input shapes, used by the tests.
         reference: the paper the configuration follows.
+        fixes: what a mitigated model changes against its baseline, as keys of
+            `gradzoo.zoo.FIXES` (e.g. `("gating", "clipping")`); `()` for a
+            baseline.
+        measured_through: where its gradient can vanish or explode and be
+            measured: `"layers"` (per weight layer) and, for a recurrence over
+            input steps, `"time"`.
     """
 
     name: str
@@ -66,6 +74,8 @@ class ModelSpec:
     input_rank: int | None
     example_input_shapes: tuple
     reference: str = ""
+    fixes: tuple[str, ...] = ()
+    measured_through: frozenset[str] = frozenset({"layers"})
 
     @property
     def partners(self) -> tuple[str, ...]:
@@ -110,8 +120,15 @@ def register(
     input_rank: int | None = None,
     example_input_shapes: tuple = (),
     reference: str = "",
+    fixes=(),
+    measured_through=("layers",),
 ):
-    """Decorator registering a builder under `name`. See the module docstring."""
+    """Decorator registering a builder under `name`. See the module docstring.
+
+    A mitigated model declares at least one fix (`fixes`, keys of
+    `gradzoo.zoo.FIXES`), a baseline none; an unknown fix or measure is a
+    ValueError naming it.
+    """
     if family not in FAMILIES:
         raise ValueError(f"`family` must be one of {FAMILIES}. Received: family={family!r}")
     if role not in ROLES:
@@ -120,6 +137,13 @@ def register(
         raise ValueError(
             f"A mitigated model names its `baseline`; a baseline names none. "
             f"Received: name={name!r}, role={role!r}, baseline={baseline!r}"
+        )
+    fixes = check_fixes(name, fixes)
+    measured_through = check_measures(name, measured_through)
+    if (role == "mitigated") != bool(fixes):
+        raise ValueError(
+            f"A mitigated model declares the fixes it applies against its baseline; a baseline declares none. "
+            f"Received: name={name!r}, role={role!r}, fixes={fixes}"
         )
 
     def decorator(builder):
@@ -137,6 +161,8 @@ def register(
             input_rank=input_rank,
             example_input_shapes=tuple(tuple(s) for s in example_input_shapes),
             reference=reference,
+            fixes=fixes,
+            measured_through=measured_through,
         )
         return builder
 
@@ -171,6 +197,11 @@ def get_spec(name: str) -> ModelSpec:
         raise ValueError(
             f"Unknown model {name!r}.{hint} Available models: {', '.join(_REGISTRY)}."
         ) from None
+
+
+def measured_through(name: str) -> frozenset[str]:
+    """Where a registered model's gradient can be measured: `"layers"`, and `"time"` for a recurrence."""
+    return get_spec(name).measured_through
 
 
 def pairs() -> list[tuple[str, str]]:
