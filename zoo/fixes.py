@@ -42,7 +42,7 @@ FIXES: dict[str, Fix] = {
     f.key: f
     for f in (
         Fix("he_init", "He-normal init (variance 2/fan_in)", "init", "He et al. 2015, Delving Deep into Rectifiers"),
-        Fix("glorot_init", "Glorot (Xavier) init (variance 2/(fan_in + fan_out))", "init",
+        Fix("glorot_init", "Glorot (Xavier) or LeCun-scale init (variance about 1/fan_in)", "init",
             "Glorot & Bengio 2010, Understanding the difficulty of training deep feedforward neural networks"),
         Fix("relu", "ReLU-family (non-saturating) activations", "activation", "Nair & Hinton 2010; Glorot et al. 2011"),
         Fix("batch_norm", "normalization between each weight layer and its activation", "normalization",
