@@ -155,6 +155,14 @@ ADVICE = {
 }
 
 
+def _use(advises) -> str:
+    """The missing parts of He init + ReLU + BatchNorm as one instruction: `Use ReLU activations with ... and ...`."""
+    rest = [ADVICE[f] for f in advises if f != "relu"]
+    if "relu" not in advises:
+        return f"Use {_names(rest)}."
+    return f"Use {ADVICE['relu']}" + (f" with {_names(rest)}." if rest else ".")
+
+
 def suggestions(d, parts, evidence: dict) -> list[dict]:
     """Ranked suggestions for a `Diagnosis` `d` of a model with `Anatomy` `parts`.
 
@@ -196,8 +204,7 @@ def suggestions(d, parts, evidence: dict) -> list[dict]:
             why.append("no normalization")
         advises = missing("relu", "he_init", "batch_norm")
         if advises:
-            add("he_relu_bn", advises, f"Use {_names(ADVICE[f] for f in advises)}.", "; ".join(why) + f": {lost}.",
-                vanishing / weights)  # fmt: skip
+            add("he_relu_bn", advises, _use(advises), "; ".join(why) + f": {lost}.", vanishing / weights)
         if evidence.get("fixes", {}).get("selu_lecun"):
             add("selu_lecun", ["self_normalization"], "Or use SELU activations with LeCun-normal init (`kernel_initializer=\"lecun_normal\"`), "
                 "which keep activations normalized without normalization layers.", "; ".join(why) + f": {lost}.",
@@ -234,13 +241,15 @@ def suggestions(d, parts, evidence: dict) -> list[dict]:
             reaching += f" after the probe ({about(t['init_ratio'])} at the given weights)"
         if collapsing:
             reaching += f"; it fell more than {COLLAPSE}-fold during the probe in {percent(collapsing)} of the steps"
-        clip = " with the gradient norm clipped (`clipnorm=1.0`)" if "clipping" not in has else ""
+        unclipped = "clipping" not in has
         if "simple" in parts.recurrent:
             add("gated_rnn", ["gating", *missing("clipping")], "Replace the SimpleRNN layers with GRU or LSTM layers "
-                f"(`keras.layers.GRU(units)`){clip}.", f"a plain (SimpleRNN) recurrence: {reaching}.", share)  # fmt: skip
+                "(`keras.layers.GRU(units)`)" + (", and clip the gradient norm (`clipnorm=1.0`)." if unclipped else "."),
+                f"a plain (SimpleRNN) recurrence: {reaching}.", share)  # fmt: skip
         else:
             # Not a new fix: the gates are there; they need training (and clipping, if it is missing).
-            add("gated_rnn", [], f"Keep the gated cells and train longer{clip}: "
+            add("gated_rnn", missing("clipping"), "Keep the gated cells and train longer"
+                + (", with the gradient norm clipped (`clipnorm=1.0`)" if unclipped else "") + ": "
                 "their gates can learn to carry the gradient back through time.",
                 f"{_names(parts.recurrent).upper()} cells whose gates do not carry the gradient yet: {reaching}.", share,
                 _gating_sentence(evidence, length))  # fmt: skip
