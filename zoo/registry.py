@@ -14,6 +14,16 @@ registry-driven tests by registering its builder here, with no other edit:
 def mlp_sigmoid_deep(input_shape, num_outputs, **kwargs):
     return build_mlp(input_shape, num_outputs, **kwargs)
 ```
+
+A mitigated model names its baseline and declares what it changes against it, from
+the vocabulary of `gradzoo.zoo.FIXES`; a recurrence also declares that its gradient
+is measured through time. Everything downstream (the evidence, the doctor, the
+planner) reads these declarations, never the model's name:
+
+```python
+register("rnn_gru", family="rnn", role="mitigated", baseline="rnn_simple", description="...",
+         fixes=("gating", "clipping"), measured_through=("layers", "time"), ...)
+```
 """
 
 from __future__ import annotations
