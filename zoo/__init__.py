@@ -7,10 +7,15 @@ zoo.list_models(family="mlp")            # ['mlp_sigmoid_deep', 'mlp_he_relu_bn'
 zoo.pairs()                              # [('mlp_sigmoid_deep', 'mlp_he_relu_bn'), ...]
 model = zoo.build("resnet_56_1d", (40, 1), 10)
 optimizer = zoo.make_optimizer(zoo.get_spec("rnn_lstm").optimizer)
+zoo.get_spec("rnn_lstm").fixes          # ('gating', 'clipping'): what it changes against rnn_simple
+zoo.measured_through("rnn_lstm")        # frozenset({'layers', 'time'})
 ```
 """
 
-from gradzoo.zoo.registry import ModelSpec, architecture_name, build, get_spec, list_models, pairs, register
+from gradzoo.zoo.fixes import FIXES, Fix
+from gradzoo.zoo.registry import (
+    ModelSpec, architecture_name, build, get_spec, list_models, measured_through, pairs, register,
+)  # fmt: skip
 from gradzoo.zoo.components import make_optimizer
 
 # Importing the family modules registers their models.
@@ -19,5 +24,5 @@ from gradzoo.zoo import cnn as _cnn  # noqa: F401,E402
 from gradzoo.zoo import rnn as _rnn  # noqa: F401,E402
 from gradzoo.zoo.pretrained import list_pretrained, load_pretrained, pretrained_info, register_pretrained  # noqa: E402
 
-__all__ = ["ModelSpec", "architecture_name", "build", "get_spec", "list_models", "pairs", "register", "make_optimizer",
+__all__ = ["FIXES", "Fix", "measured_through", "ModelSpec", "architecture_name", "build", "get_spec", "list_models", "pairs", "register", "make_optimizer",
            "list_pretrained", "pretrained_info", "load_pretrained", "register_pretrained"]

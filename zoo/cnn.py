@@ -198,6 +198,7 @@ for _depth in VALID_DEPTHS:
             baseline=f"plain_{_depth}{_suffix}",
             description=f"{_what} ResNet-{_depth}: the same net plus identity shortcuts that carry the gradient past every block.",
             defaults=dict(depth=_depth, shortcut="A"),
+            fixes=("skip_connections",),
             input_rank=_rank,
             example_input_shapes=_shapes,
             reference=_REF,

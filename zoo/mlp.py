@@ -175,6 +175,7 @@ register(
     baseline="mlp_sigmoid_deep",
     description="Same 20 x 128 net with He-normal init, ReLU and BatchNorm: gradients stay comparable across depth.",
     defaults=dict(depth=20, width=128, activation="relu", initializer="he_normal", normalization="batch"),
+    fixes=("he_init", "relu", "batch_norm"),
     example_input_shapes=_EXAMPLE_SHAPES,
     reference="He et al. 2015 (init); Nair & Hinton 2010 (ReLU); Ioffe & Szegedy 2015 (BatchNorm)",
 )(_mlp_builder)
@@ -186,6 +187,7 @@ register(
     baseline="mlp_sigmoid_deep",
     description="20 Dense layers of 128 in pre-activation residual blocks (BatchNorm, ReLU, He init): an identity path to every layer.",
     defaults=dict(depth=20, width=128, activation="relu", initializer="he_normal", normalization="batch"),
+    fixes=("skip_connections", "he_init", "relu", "batch_norm"),
     example_input_shapes=_EXAMPLE_SHAPES,
     reference="He et al. 2016b, Identity Mappings in Deep Residual Networks (pre-activation blocks)",
 )(_residual_builder)
@@ -197,6 +199,7 @@ register(
     baseline="mlp_sigmoid_deep",
     description="20 x 128 SELU layers with LeCun-normal init, no normalization: activations self-normalize toward zero mean, unit variance.",
     defaults=dict(depth=20, width=128, activation="selu", initializer="lecun_normal", normalization="none"),
+    fixes=("self_normalization",),
     example_input_shapes=_EXAMPLE_SHAPES,
     reference="Klambauer et al. 2017, Self-Normalizing Neural Networks",
 )(_mlp_builder)
@@ -224,6 +227,7 @@ register(
     description="The same 30 x 128 ReLU net with He-normal init (variance 2/fan_in): the signal keeps its scale through every layer.",
     defaults=dict(depth=30, width=128, activation="relu", initializer="he_normal", normalization="none"),
     optimizer=_INIT_SGD,
+    fixes=("he_init",),
     example_input_shapes=_EXAMPLE_SHAPES,
     reference="He et al. 2015, Delving Deep into Rectifiers, sec. 2.2",
 )(_mlp_builder)
@@ -251,6 +255,7 @@ register(
     description="The same exploding net trained with gradient clipping (clipnorm=1): updates stay bounded.",
     defaults=dict(depth=20, width=128, activation="relu", initializer="large_normal", normalization="none"),
     optimizer={**_EXPLODING_SGD, "clipnorm": 1.0},
+    fixes=("clipping",),
     example_input_shapes=_EXAMPLE_SHAPES,
     reference="Pascanu et al. 2013 (gradient norm clipping)",
 )(_mlp_builder)

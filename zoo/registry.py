@@ -14,6 +14,16 @@ registry-driven tests by registering its builder here, with no other edit:
 def mlp_sigmoid_deep(input_shape, num_outputs, **kwargs):
     return build_mlp(input_shape, num_outputs, **kwargs)
 ```
+
+A mitigated model names its baseline and declares what it changes against it, from
+the vocabulary of `gradzoo.zoo.FIXES`; a recurrence also declares that its gradient
+is measured through time. Everything downstream (the evidence, the doctor, the
+planner) reads these declarations, never the model's name:
+
+```python
+register("rnn_gru", family="rnn", role="mitigated", baseline="rnn_simple", description="...",
+         fixes=("gating", "clipping"), measured_through=("layers", "time"), ...)
+```
 """
 
 from __future__ import annotations
@@ -21,6 +31,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from typing import Any, Callable
+
+from gradzoo.zoo.fixes import check_fixes, check_measures
 
 FAMILIES = ("mlp", "cnn", "rnn")
 ROLES = ("baseline", "mitigated")
@@ -53,6 +65,12 @@ class ModelSpec:
             2 for `(steps, features)`, 3 for `(height, width, channels)`.
         example_input_shapes: representative input shapes, used by the tests.
         reference: the paper the configuration follows.
+        fixes: what a mitigated model changes against its baseline, as keys of
+            `gradzoo.zoo.FIXES` (e.g. `("gating", "clipping")`); `()` for a
+            baseline.
+        measured_through: where its gradient can vanish or explode and be
+            measured: `"layers"` (per weight layer) and, for a recurrence over
+            input steps, `"time"`.
     """
 
     name: str
@@ -66,6 +84,8 @@ class ModelSpec:
     input_rank: int | None
     example_input_shapes: tuple
     reference: str = ""
+    fixes: tuple[str, ...] = ()
+    measured_through: frozenset[str] = frozenset({"layers"})
 
     @property
     def partners(self) -> tuple[str, ...]:
@@ -110,8 +130,15 @@ def register(
     input_rank: int | None = None,
     example_input_shapes: tuple = (),
     reference: str = "",
+    fixes=(),
+    measured_through=("layers",),
 ):
-    """Decorator registering a builder under `name`. See the module docstring."""
+    """Decorator registering a builder under `name`. See the module docstring.
+
+    A mitigated model declares at least one fix (`fixes`, keys of
+    `gradzoo.zoo.FIXES`), a baseline none; an unknown fix or measure is a
+    ValueError naming it.
+    """
     if family not in FAMILIES:
         raise ValueError(f"`family` must be one of {FAMILIES}. Received: family={family!r}")
     if role not in ROLES:
@@ -120,6 +147,13 @@ def register(
         raise ValueError(
             f"A mitigated model names its `baseline`; a baseline names none. "
             f"Received: name={name!r}, role={role!r}, baseline={baseline!r}"
+        )
+    fixes = check_fixes(name, fixes)
+    measured_through = check_measures(name, measured_through)
+    if (role == "mitigated") != bool(fixes):
+        raise ValueError(
+            f"A mitigated model declares the fixes it applies against its baseline; a baseline declares none. "
+            f"Received: name={name!r}, role={role!r}, fixes={fixes}"
         )
 
     def decorator(builder):
@@ -137,6 +171,8 @@ def register(
             input_rank=input_rank,
             example_input_shapes=tuple(tuple(s) for s in example_input_shapes),
             reference=reference,
+            fixes=fixes,
+            measured_through=measured_through,
         )
         return builder
 
@@ -171,6 +207,11 @@ def get_spec(name: str) -> ModelSpec:
         raise ValueError(
             f"Unknown model {name!r}.{hint} Available models: {', '.join(_REGISTRY)}."
         ) from None
+
+
+def measured_through(name: str) -> frozenset[str]:
+    """Where a registered model's gradient can be measured: `"layers"`, and `"time"` for a recurrence."""
+    return get_spec(name).measured_through
 
 
 def pairs() -> list[tuple[str, str]]:

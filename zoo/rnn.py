@@ -109,6 +109,7 @@ register(
     role="baseline",
     description="tanh SimpleRNN, 128 units: the gradient through time decays geometrically over long sequences.",
     defaults=dict(cell="simple", units=128, activation="tanh"),
+    measured_through=("layers", "time"),
     example_input_shapes=_SHAPES,
     reference="Bengio et al. 1994; Pascanu et al. 2013",
 )(_rnn_builder)
@@ -121,6 +122,8 @@ register(
     description="LSTM, 128 units, clipnorm=1: the gated cell state carries the gradient across long delays.",
     defaults=dict(cell="lstm", units=128, activation="tanh"),
     optimizer={"clipnorm": _CLIP},
+    fixes=("gating", "clipping"),
+    measured_through=("layers", "time"),
     example_input_shapes=_SHAPES,
     reference="Hochreiter & Schmidhuber 1997; Pascanu et al. 2013 (clipping)",
 )(_rnn_builder)
@@ -133,6 +136,8 @@ register(
     description="GRU, 128 units, clipnorm=1: update gates give the gradient a near-identity path.",
     defaults=dict(cell="gru", units=128, activation="tanh"),
     optimizer={"clipnorm": _CLIP},
+    fixes=("gating", "clipping"),
+    measured_through=("layers", "time"),
     example_input_shapes=_SHAPES,
     reference="Cho et al. 2014; Pascanu et al. 2013 (clipping)",
 )(_rnn_builder)
@@ -149,6 +154,8 @@ register(
     # A ReLU recurrence with identity init is marginally stable: Le et al. use
     # small learning rates with clipping, hence 1e-4 here rather than 1e-3.
     optimizer={"learning_rate": 1e-4, "clipnorm": _CLIP},
+    fixes=("identity_recurrence", "clipping"),
+    measured_through=("layers", "time"),
     example_input_shapes=_SHAPES,
     reference="Le, Jaitly & Hinton 2015 (IRNN)",
 )(_rnn_builder)
@@ -160,6 +167,7 @@ register(
     description="tanh SimpleRNN with orthogonal recurrent init of gain 2: the gradient through time explodes.",
     defaults=dict(cell="simple", units=128, activation="tanh", recurrent_initializer="large_orthogonal"),
     optimizer={"name": "sgd", "learning_rate": 0.01, "momentum": 0.9},
+    measured_through=("layers", "time"),
     example_input_shapes=_SHAPES,
     reference="Pascanu et al. 2013, sec. 2 (spectral radius > 1 is necessary for explosion)",
 )(_rnn_builder)
@@ -172,6 +180,8 @@ register(
     description="The same exploding SimpleRNN trained with clipnorm=1: the update stays bounded.",
     defaults=dict(cell="simple", units=128, activation="tanh", recurrent_initializer="large_orthogonal"),
     optimizer={"name": "sgd", "learning_rate": 0.01, "momentum": 0.9, "clipnorm": _CLIP},
+    fixes=("clipping",),
+    measured_through=("layers", "time"),
     example_input_shapes=_SHAPES,
     reference="Pascanu et al. 2013 (gradient norm clipping)",
 )(_rnn_builder)

@@ -282,7 +282,7 @@ def diagnose(model, x, y, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_
     copy, how = copy_model(model)
     subject = copy if copy is not None else model
     setup = probe_setup(model, subject, x, y)
-    parts = anatomy(subject)
+    parts = anatomy(subject, setup["optimizer"])  # the probe's optimizer: the model's own, or the assumed one
     m = measure(model, copy, setup, x, y, steps, batch_size, seed, recurrent=bool(parts.recurrent), run_eagerly=run_eagerly)
     _use_the_users_names(model, subject, m, parts)
     names, norms, norms_from = layer_norms(m)

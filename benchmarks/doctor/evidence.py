@@ -13,8 +13,9 @@ pair by pair: each baseline beside each mitigated partner of the same suite,
 group and sweep point (mean or median over seeds), with the zoo family
 (mlp, cnn, rnn) the pair belongs to, plus, inside a swept group,
 one model run with and without gradient clipping. Each pair is filed under the
-fix that tells the two apart (`FIXES`), recognised from the zoo's description
-of the two models, never from a hand-kept list of numbers. Per side it keeps
+fix that tells the two apart (`FIXES`), read from the fixes the mitigated model
+declares in the zoo (`gradzoo.zoo.get_spec(name).fixes`), never from its name
+or a hand-kept list of numbers. Per side it keeps
 the first/last-layer gradient ratio over epoch 1, the early/late-step ratio at
 initialization and at the end of training (recurrent nets), the best
 validation score, the peak raw global norm, the clip rate, the saturated and
@@ -37,39 +38,48 @@ from gradzoo.benchmarks.harness.records import CLIP_KEYS, RunRecord, load_record
 SHIPPED = Path(__file__).resolve().parent / "evidence.json"
 GENERATED_BY = "python -m gradzoo.benchmarks.doctor.evidence"
 
-# The fixes the doctor can cite, by key: what a user would change.
-FIXES = {
-    "he_relu_bn": "He init + ReLU + BatchNorm",
-    "residual": "residual (skip) connections",
-    "selu_lecun": "SELU activations + LeCun-normal init",
-    "he_init": "He init instead of Glorot",
-    "gated_rnn": "LSTM/GRU gates instead of a plain RNN",
-    "irnn": "an identity-initialized ReLU RNN (IRNN)",
-    "clipping": "gradient clipping",
-}
+# The fixes the doctor can cite, by key: what a user would change (the title), and the zoo
+# fixes (`gradzoo.zoo.FIXES`) a mitigated model must declare to be filed there. A pair goes
+# under the first whose fixes its mitigated model declares: ResNets also differ in init and
+# normalization from a sigmoid baseline, but the skip connections are what they show.
+REMEDIES = (
+    ("residual", "residual (skip) connections", {"skip_connections"}),
+    ("gated_rnn", "LSTM/GRU gates instead of a plain RNN", {"gating"}),
+    ("irnn", "an identity-initialized ReLU RNN (IRNN)", {"identity_recurrence"}),
+    ("selu_lecun", "SELU activations + LeCun-normal init", {"self_normalization"}),
+    ("he_relu_bn", "He init + ReLU + BatchNorm", {"he_init", "relu", "batch_norm"}),
+    ("he_init", "He init instead of Glorot", {"he_init"}),
+    ("clipping", "gradient clipping", {"clipping"}),
+)
+FIXES = {key: title for key, title, _ in REMEDIES}
+
+
+def declared_fixes(record: RunRecord) -> frozenset[str] | None:
+    """The zoo fixes a record's model declares, or `None` when the model is no longer registered."""
+    from gradzoo import zoo
+
+    try:
+        return frozenset(zoo.get_spec(record.model.name).fixes)
+    except ValueError:
+        return None
+
+
+def remedy_of(fixes) -> str | None:
+    """The key in `FIXES` of a set of declared zoo fixes, or `None` if none matches."""
+    return next((key for key, _, needs in REMEDIES if needs <= set(fixes)), None)
 
 
 def classify(baseline: RunRecord, mitigated: RunRecord) -> str | None:
-    """The key in `FIXES` of what tells a mitigated model apart from its baseline, or `None`."""
-    b, m = baseline.model, mitigated.model
-    if any(word in m.name for word in ("resnet", "residual")):
-        return "residual"
-    clip_free = [{k: v for k, v in r.optimizer.items() if k not in CLIP_KEYS} for r in (baseline, mitigated)]
-    if b.name == m.name or (b.defaults == m.defaults and clip_free[0] == clip_free[1]):
-        return "clipping" if mitigated.clipping and not baseline.clipping else None
-    bd, md = b.defaults, m.defaults
-    if md.get("cell") in ("lstm", "gru") and bd.get("cell") == "simple":
-        return "gated_rnn"
-    if md.get("recurrent_initializer") == "identity":
-        return "irnn"
-    if md.get("activation") == "selu":
-        return "selu_lecun"
-    changed = {k for k in set(bd) | set(md) if bd.get(k) != md.get(k)}
-    if changed == {"initializer"} and str(md.get("initializer", "")).startswith("he"):
-        return "he_init"
-    if md.get("normalization") == "batch" and str(md.get("initializer", "")).startswith("he"):
-        return "he_relu_bn"
-    return None
+    """The key in `FIXES` of what tells a mitigated model apart from its baseline, or `None`.
+
+    It reads the fixes the mitigated model declares in the zoo; a clipping pair
+    counts only when the records show the mitigated run clipped and the baseline not.
+    """
+    fixes = declared_fixes(mitigated)
+    key = remedy_of(fixes) if fixes else None
+    if key == "clipping" and not (mitigated.clipping and not baseline.clipping):
+        return None
+    return key
 
 
 def _round(value):

@@ -85,7 +85,7 @@ def _global_sentence(d) -> str:
     text = f"{_n(g['init'])} at the given weights"
     if "probe_mean" in g:
         text += f"; over the probe mean {_n(g['probe_mean'])}, peak {_n(g['probe_max'])}"
-        if "clip" in d.setup["optimizer"]:
+        if "clipping" in d.anatomy.get("fixes", ()):
             text += f"; after clipping mean {_n(g['probe_after_clipping_mean'])}, {percent(g['clip_rate'] or 0)} of updates clipped"
         else:
             text += " (no clipping set)"

@@ -6,7 +6,11 @@ layers with too small (Glorot-scale) or too large init, a deep stack without
 skip connections (unless a too-large init explains an explosion), a plain RNN
 whose gradient through time has collapsed or is collapsing during the probe, a gated RNN whose gates have not yet
 opened, an explosion with no clipping, dead ReLUs (unless the probe diverged,
-which kills every unit). Each suggestion cites the best-matching pair of the shipped evidence
+which kills every unit). No suggestion advises a fix the model already
+applies (`Anatomy.fixes`: normalization before each activation, skip
+connections, gates, clipping, He init, non-saturating activations): its
+advice names only what is missing, and one with nothing missing is dropped.
+Each suggestion cites the best-matching pair of the shipped evidence
 (`gradzoo.benchmarks.doctor.evidence`): the closest depth or sequence length, pairs
 that show the fix turning a vanishing or exploding baseline healthy first.
 
@@ -29,11 +33,9 @@ import numpy as np
 
 from gradzoo.benchmarks.analysis.formatting import format_number, percent
 from gradzoo.benchmarks.analysis.verdicts import EXPLODING_NORM, VANISHING_RATIO
-from gradzoo.benchmarks.doctor.anatomy import LARGE_GAIN, RECTIFYING, SATURATING, SMALL_GAIN
+from gradzoo.benchmarks.doctor.anatomy import BELOW_HE, LARGE_GAIN, RECTIFYING, SATURATING, SMALL_GAIN
 
 HE_GAIN = math.sqrt(2)
-# A ReLU stack's kernels below this gain (Glorot or LeCun scale, ~1, or smaller) shrink the signal at every layer.
-BELOW_HE = 1.2
 DEAD_FRACTION = 0.5  # a ReLU layer with at least this share of dead units is named
 # A plain RNN whose through-time gradient falls this many fold during the short probe is collapsing
 # as it trains (the zoo's SimpleRNN on adding: 0.1 to 0.3 at init, 4e-4 to 3e-3 after 50 steps of 128,
@@ -145,9 +147,33 @@ def _names(items) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+# How each zoo fix (`gradzoo.zoo.FIXES`) is advised, in a sentence's words.
+ADVICE = {
+    "relu": "ReLU activations",
+    "he_init": "He-normal init (`kernel_initializer=\"he_normal\"`)",
+    "batch_norm": "a `BatchNormalization` layer between each weight layer and its activation",
+}
+
+
+def _use(advises) -> str:
+    """The missing parts of He init + ReLU + BatchNorm as one instruction: `Use ReLU activations with ... and ...`."""
+    rest = [ADVICE[f] for f in advises if f != "relu"]
+    if "relu" not in advises:
+        return f"Use {_names(rest)}."
+    return f"Use {ADVICE['relu']}" + (f" with {_names(rest)}." if rest else ".")
+
+
 def suggestions(d, parts, evidence: dict) -> list[dict]:
-    """Ranked suggestions for a `Diagnosis` `d` of a model with `Anatomy` `parts`."""
+    """Ranked suggestions for a `Diagnosis` `d` of a model with `Anatomy` `parts`.
+
+    Each has `fix` (the evidence it cites) and `advises` (the zoo fixes it
+    asks for, none of which the model already applies).
+    """
     out = []
+    has = set(parts.fixes)
+
+    def missing(*fixes) -> list[str]:
+        return [f for f in fixes if f not in has]
     weights = len(d.layers) or 1
     vanishing = sum(layer["verdict"] == "vanishing" for layer in d.layers)
     exploding_layers = sum(layer["verdict"] == "exploding" for layer in d.layers)
@@ -157,10 +183,12 @@ def suggestions(d, parts, evidence: dict) -> list[dict]:
     length = d.model["input_shape"][0] if parts.recurrent and len(d.model["input_shape"]) >= 1 else None
     depth = len(parts.weight_layers)
 
-    def add(fix, change, why, coverage, sentence=None):
+    def add(fix, advises, change, why, coverage, sentence=None):
+        if advises and set(advises) <= has:
+            return  # everything it would advise is already there
         s = strength(evidence, fix, parts.family)
         sentence = sentence or evidence_sentence(evidence, fix, depth, length, parts.family)
-        out.append({"fix": fix, "change": change, "why": why, "evidence": sentence,
+        out.append({"fix": fix, "advises": list(advises), "change": change, "why": why, "evidence": sentence,
                     "coverage": round(coverage, 3), "strength": round(s, 3), "score": round(coverage + s, 3)})  # fmt: skip
 
     lost = (f"the gradient is below {format_number(VANISHING_RATIO)} of the last weight layer's in {vanishing} of "
@@ -174,29 +202,29 @@ def suggestions(d, parts, evidence: dict) -> list[dict]:
             why.append(f"small init (kernel std × √fan_in = {about(gain)}; He init gives {about(HE_GAIN)})")
         if parts.normalization == 0:
             why.append("no normalization")
-        add("he_relu_bn", "Use ReLU activations with He-normal init (`kernel_initializer=\"he_normal\"`) and a "
-            "`BatchNormalization` layer between each weight layer and its activation.",
-            "; ".join(why) + f": {lost}.", vanishing / weights)  # fmt: skip
+        advises = missing("relu", "he_init", "batch_norm")
+        if advises:
+            add("he_relu_bn", advises, _use(advises), "; ".join(why) + f": {lost}.", vanishing / weights)
         if evidence.get("fixes", {}).get("selu_lecun"):
-            add("selu_lecun", "Or use SELU activations with LeCun-normal init (`kernel_initializer=\"lecun_normal\"`), "
+            add("selu_lecun", ["self_normalization"], "Or use SELU activations with LeCun-normal init (`kernel_initializer=\"lecun_normal\"`), "
                 "which keep activations normalized without normalization layers.", "; ".join(why) + f": {lost}.",
                 vanishing / weights)  # fmt: skip
     rectifying = parts.count(RECTIFYING)
     if vanishing and hidden and rectifying >= len(hidden) / 2 and parts.normalization == 0 and gain is not None and gain < BELOW_HE:
-        add("he_init", "Use He-normal init (`kernel_initializer=\"he_normal\"`, variance 2/fan_in) for the ReLU layers.",
+        add("he_init", ["he_init"], "Use He-normal init (`kernel_initializer=\"he_normal\"`, variance 2/fan_in) for the ReLU layers.",
             f"ReLU-family activations with kernel std × √fan_in = {about(gain)} (He init gives {about(HE_GAIN)}) and no "
             f"normalization: each layer shrinks the signal: {lost}.", vanishing / weights)  # fmt: skip
     large_init = exploding and rectifying and gain is not None and gain > LARGE_GAIN
     if large_init:
-        add("he_init", "Use He-normal init (`kernel_initializer=\"he_normal\"`, variance 2/fan_in) instead of a larger one.",
+        add("he_init", ["he_init"], "Use He-normal init (`kernel_initializer=\"he_normal\"`, variance 2/fan_in) instead of a larger one.",
             f"kernel std × √fan_in = {about(gain)} (He init gives {about(HE_GAIN)}): with ReLU each layer multiplies the "
             f"signal and its gradient by about {about(gain / HE_GAIN)}.", 1.0)  # fmt: skip
     feedforward = [w for w in parts.weight_layers if w.recurrent is None]
     unhealthy = vanishing + exploding_layers
     # An explosion a too-large init explains is the init's, not the missing skips' (a ResNet with it explodes too).
-    if len(feedforward) >= 10 and parts.merges == 0 and (vanishing or (exploding and not large_init)):
+    if len(feedforward) >= 10 and parts.skips == 0 and (vanishing or (exploding and not large_init)):
         what = lost if vanishing else _explosion_words(d)
-        add("residual", "Add residual (skip) connections: `x = keras.layers.Add()([x, block(x)])` around every one or two "
+        add("residual", ["skip_connections"], "Add residual (skip) connections: `x = keras.layers.Add()([x, block(x)])` around every one or two "
             "weight layers, so each layer has an identity path to the loss.",
             f"{len(feedforward)} weight layers in one stack with no skip connection: {what}.",
             1.0 if exploding else unhealthy / weights)  # fmt: skip
@@ -213,17 +241,20 @@ def suggestions(d, parts, evidence: dict) -> list[dict]:
             reaching += f" after the probe ({about(t['init_ratio'])} at the given weights)"
         if collapsing:
             reaching += f"; it fell more than {COLLAPSE}-fold during the probe in {percent(collapsing)} of the steps"
+        unclipped = "clipping" not in has
         if "simple" in parts.recurrent:
-            add("gated_rnn", "Replace the SimpleRNN layers with GRU or LSTM layers (`keras.layers.GRU(units)`), and clip "
-                "the gradient norm (`clipnorm=1.0`).", f"a plain (SimpleRNN) recurrence: {reaching}.", share)  # fmt: skip
+            add("gated_rnn", ["gating", *missing("clipping")], "Replace the SimpleRNN layers with GRU or LSTM layers "
+                "(`keras.layers.GRU(units)`)" + (", and clip the gradient norm (`clipnorm=1.0`)." if unclipped else "."),
+                f"a plain (SimpleRNN) recurrence: {reaching}.", share)  # fmt: skip
         else:
-            add("gated_rnn", "Keep the gated cells and train longer, with the gradient norm clipped (`clipnorm=1.0`): "
+            # Not a new fix: the gates are there; they need training (and clipping, if it is missing).
+            add("gated_rnn", missing("clipping"), "Keep the gated cells and train longer"
+                + (", with the gradient norm clipped (`clipnorm=1.0`)" if unclipped else "") + ": "
                 "their gates can learn to carry the gradient back through time.",
                 f"{_names(parts.recurrent).upper()} cells whose gates do not carry the gradient yet: {reaching}.", share,
                 _gating_sentence(evidence, length))  # fmt: skip
-    clipping = "clip" in d.setup["optimizer"]
-    if exploding and not clipping:
-        add("clipping", "Clip the gradient norm: give the optimizer `clipnorm=1.0` (e.g. "
+    if exploding:
+        add("clipping", ["clipping"], "Clip the gradient norm: give the optimizer `clipnorm=1.0` (e.g. "
             "`keras.optimizers.Adam(learning_rate=1e-3, clipnorm=1.0)`).", f"{_explosion_words(d)}.", 1.0)  # fmt: skip
     # After a non-finite step every unit reads as dead: that is the divergence, not a cause of it.
     if d.activations and d.activations.get("after") and not d.basis["diverged"]:
@@ -231,8 +262,11 @@ def suggestions(d, parts, evidence: dict) -> list[dict]:
                 if info["activation"] == "relu" and v is not None and v >= DEAD_FRACTION]  # fmt: skip
         if dead:
             worst = max(v for _, v in dead)
-            add("he_relu_bn", "Revive the dead ReLU units: He-normal init, a `BatchNormalization` before each ReLU, a "
-                "lower learning rate, or LeakyReLU.",
+            advises = missing("he_init", "batch_norm")
+            options = {"he_init": "He-normal init", "batch_norm": "a `BatchNormalization` before each ReLU"}
+            # A lower learning rate or LeakyReLU is no zoo fix: it is offered whatever the model has.
+            add("he_relu_bn", advises, "Revive the dead ReLU units: " + ", ".join([options[f] for f in advises] + [
+                "a lower learning rate, or LeakyReLU."]),
                 f"{len(dead)} ReLU layers have at least {percent(DEAD_FRACTION)} dead units after the probe (up to "
                 f"{percent(worst)}, in {_names(n for n, v in dead if v == worst)}): no gradient flows through a dead unit.",
                 len(dead) / max(1, len(d.activations["layers"])), _dead_sentence(evidence))  # fmt: skip

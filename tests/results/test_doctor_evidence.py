@@ -41,14 +41,19 @@ def test_pairs_are_filed_under_the_fix_that_tells_them_apart():
     he_only = _with(make_record("mlp_relu_he", "mitigated"), "mlp_relu_he", activation="relu", initializer="he_normal")
     simple = _with(make_record("rnn_simple", "baseline"), "rnn_simple", "rnn", cell="simple")
     gru = _with(make_record("rnn_gru", "mitigated", clipnorm=1.0), "rnn_gru", "rnn", cell="gru")
-    large = _with(make_record("mlp_relu_large_init", "baseline"), "x", initializer="large_normal")
-    clipped = _with(make_record("mlp_relu_large_init_clipped", "mitigated", clipnorm=1.0), "y", initializer="large_normal")
+    large = _with(make_record("mlp_relu_large_init", "baseline"), "mlp_relu_large_init", initializer="large_normal")
+    clipped = _with(make_record("mlp_relu_large_init_clipped", "mitigated", clipnorm=1.0), "mlp_relu_large_init_clipped",
+                    initializer="large_normal")  # fmt: skip
+    irnn = _with(make_record("rnn_irnn", "mitigated", clipnorm=1.0), "rnn_irnn", "rnn", cell="simple")
     assert classify(base, he) == "he_relu_bn"
     assert classify(base, selu) == "selu_lecun"
     assert classify(base, residual) == "residual"
     assert classify(glorot, he_only) == "he_init"
     assert classify(simple, gru) == "gated_rnn"
     assert classify(large, clipped) == "clipping"
+    assert classify(simple, irnn) == "irnn"
+    # A clipping pair whose records show no clipping (a sweep set clipnorm off) is no clipping evidence.
+    assert classify(large, _with(make_record("mlp_relu_large_init_clipped", "mitigated"), "mlp_relu_large_init_clipped")) is None
 
     entries, skipped = pair_entries([base, he])
     assert skipped == [] and len(entries) == 1

@@ -73,18 +73,20 @@ def build_for_dataset(model_name: str, signature, overrides: dict):
     """
     from gradzoo import zoo
 
-    spec = zoo.get_spec(model_name)
+    # A model measured through time is a recurrence over input steps: the only kind whose
+    # builder gives one output per step or embeds token ids.
+    recurrent = "time" in zoo.measured_through(model_name)
     overrides = dict(overrides)
     shape = tuple(signature.input_shape)
     if signature.sequence_output:
-        if spec.family != "rnn":
+        if not recurrent:
             raise UserError(
                 f"Model {model_name!r} gives one output per example, but this dataset needs one per time step; "
                 "use an rnn model."
             )
         overrides.setdefault("sequence_output", True)
     if signature.input_dtype == "int32":
-        if spec.family != "rnn":
+        if not recurrent:
             raise UserError(f"This dataset gives token ids; only rnn models embed tokens. Received: model={model_name!r}")
         overrides.setdefault("vocab_size", signature.vocab_size)
     try:

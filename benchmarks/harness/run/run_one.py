@@ -157,7 +157,7 @@ def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, exe
         callbacks.insert(0, recorder)
         stateful["recorder"] = recorder
         # For recurrent nets the gradient vanishes through time, not through layers.
-        if probe is not None and zoo.get_spec(spec.model).family == "rnn" and dataset.input_dtype == "float32":
+        if probe is not None and "time" in zoo.measured_through(spec.model) and dataset.input_dtype == "float32":
             temporal = TemporalProbe(probe[0], probe[1], dataset.make_loss())
             callbacks.append(temporal)
             stateful["temporal"] = temporal
