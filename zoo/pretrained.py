@@ -38,10 +38,12 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import io
 import json
 import os
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 
 from gradzoo.zoo.checks import cache_dir
@@ -266,6 +268,9 @@ def load_pretrained(name: str, compile: bool = True):
             `model.evaluate(...)` gives the keys of `test_metrics` at once.
             Every shipped file is saved compiled; a registered file is
             compiled only if it was saved compiled. Defaults to `True`.
+            The file is loaded uncompiled and then compiled from its saved
+            compile config: Keras would otherwise try to restore the 2 saved
+            optimizer variables into a built optimizer and warn that it skipped them.
 
     Returns:
         A `keras.Model` that outputs logits (classification) or values
@@ -292,4 +297,15 @@ def load_pretrained(name: str, compile: bool = True):
     with tempfile.TemporaryDirectory(prefix="gradzoo-") as tmp:
         copy_path = Path(tmp) / f"{name}.keras"
         copy_path.write_bytes(data)
-        return keras.saving.load_model(copy_path, compile=compile, safe_mode=True)
+        model = keras.saving.load_model(copy_path, compile=False, safe_mode=True)
+    config = _compile_config(data) if compile else None
+    if config is not None:
+        model.compile_from_config(config)  # a fresh optimizer, as loading compiled gave, minus the warning
+    return model
+
+
+def _compile_config(data: bytes) -> dict | None:
+    """The compile config saved in a `.keras` file's `config.json`, or `None` if it was saved uncompiled."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        config = json.loads(archive.read("config.json"))
+    return config.get("compile_config") if isinstance(config, dict) else None

@@ -91,6 +91,26 @@ def test_shipped_model_matches_hash_and_reproduces_test_scores(name):
         assert scores[key] == pytest.approx(expected, rel=0.01, abs=tolerance), key
 
 
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_loads_without_a_warning(name, caplog, capfd):
+    # Keras warns through `warnings` ("Skipping variable loading for optimizer ...") and may log or print
+    # (its io_utils); a user importing a zoo model should see none of it.
+    import logging
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        model = zoo.load_pretrained(name)
+    assert [str(w.message) for w in caught] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    out, err = capfd.readouterr()
+    assert "Skipping" not in out + err and "warn" not in (out + err).lower()
+    # Compiled as it was trained: its loss, its metric and an optimizer at the tuned learning rate.
+    info = zoo.pretrained_info(name)
+    assert model.optimizer is not None and model.loss is not None
+    assert float(model.optimizer.learning_rate) == pytest.approx(info["optimizer"]["learning_rate"])
+
+
 def test_mitigated_models_beat_their_baselines():
     for name in SHIPPED:
         info = zoo.pretrained_info(name)
