@@ -24,6 +24,8 @@ def add(subparsers) -> None:
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 naming each committed derived file that differs from what the records give")  # fmt: skip
     p.add_argument("--only", nargs="+", metavar="STEP", help=f"run these steps only: {', '.join(STEP_NAMES)}")
+    p.add_argument("--repo", metavar="DIR", help="the checkout whose README and doctor evidence to write "
+                   "(default: the one this gradzoo runs from)")  # fmt: skip
     p.add_argument("--with-pretrained", action="store_true", help="also retrain the pretrained models (zoo/weights/)")
     p.set_defaults(func=run)
 
@@ -32,8 +34,8 @@ def run(args) -> int:
     from gradzoo.benchmarks.regenerate.runner import check, regenerate
 
     if args.check:
-        stale = check(args.results, only=args.only)
+        stale = check(args.results, args.repo, only=args.only)
         print(f"{len(stale)} stale file(s)." if stale else "Every derived file is what the records give.")
         return 1 if stale else 0
-    regenerate(args.results, only=args.only, with_pretrained=args.with_pretrained)
+    regenerate(args.results, args.repo, only=args.only, with_pretrained=args.with_pretrained)
     return 0

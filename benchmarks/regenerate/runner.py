@@ -122,12 +122,12 @@ def _check_results(results) -> Path:
     return path
 
 
-def regenerate(results=DEFAULT_RESULTS, repo=REPO, only=None, with_pretrained: bool = False,
+def regenerate(results=DEFAULT_RESULTS, repo=None, only=None, with_pretrained: bool = False,
                log: Callable[[str], None] = print) -> dict[str, str]:  # fmt: skip
     """Runs the selected steps in order, skipping those already up to date; returns `{step: "ran" | "skipped"}`."""
     from gradzoo.benchmarks.storage import write_atomic
 
-    roots = Roots(_check_results(results), Path(repo))
+    roots = Roots(_check_results(results), Path(repo or REPO))
     state_path = roots.results / STATE_FILE
     state = _read_state(state_path)
     done = {}
@@ -153,12 +153,13 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def check(results=DEFAULT_RESULTS, repo=REPO, only=None, log: Callable[[str], None] = print) -> list[str]:
+def check(results=DEFAULT_RESULTS, repo=None, only=None, log: Callable[[str], None] = print) -> list[str]:
     """Regenerates the checked steps into a temporary folder and compares; returns one line per stale file.
 
-    Nothing is written under `results` or `repo`.
+    `repo` is the checkout holding the README and the doctor's evidence; defaults
+    to the one this code runs from. Nothing is written under `results` or `repo`.
     """
-    committed = Roots(_check_results(results), Path(repo))
+    committed = Roots(_check_results(results), Path(repo or REPO))
     stale = []
     with tempfile.TemporaryDirectory(prefix="gradzoo-regenerate-") as tmp:
         fresh = Roots(Path(tmp) / "results", Path(tmp) / "repo", render=False)
@@ -193,8 +194,10 @@ def _compare(committed: Path, fresh: Path, names: list[str] | None) -> str | Non
         if not missing and not extra:
             return None
         return f"figures differ from the records' ({len(missing)} missing, e.g. {missing[:1]}; {len(extra)} not drawn, e.g. {extra[:1]})"
-    if not committed.is_file():
-        return "missing"
+    if not committed.is_file() or not fresh.is_file():
+        if committed.is_file() == fresh.is_file():
+            return None  # neither: these records give none (no claims group, say)
+        return "missing" if fresh.is_file() else "not generated from these records (delete it)"
     if committed.read_bytes() != fresh.read_bytes():
         return "stale (differs from what the records give)"
     return None
