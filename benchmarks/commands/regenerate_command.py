@@ -27,11 +27,17 @@ def add(subparsers) -> None:
     p.add_argument("--repo", metavar="DIR", help="the checkout whose README and doctor evidence to write "
                    "(default: the one this gradzoo runs from)")  # fmt: skip
     p.add_argument("--with-pretrained", action="store_true", help="also retrain the pretrained models (zoo/weights/)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, needs_keras=False)  # only the steps that train load Keras, below
 
 
 def run(args) -> int:
-    from gradzoo.benchmarks.regenerate.runner import check, regenerate
+    from gradzoo.benchmarks.regenerate.runner import check, regenerate, select
+
+    if not args.check and any(s.name in ("doctor-example", "pretrained") for s in select(args.only, args.with_pretrained)):
+        from gradzoo.benchmarks.backends import choose_backend, import_keras_quietly
+
+        choose_backend(None)
+        import_keras_quietly()
 
     if args.check:
         stale = check(args.results, args.repo, only=args.only)

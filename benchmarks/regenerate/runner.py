@@ -81,7 +81,7 @@ def inputs_hash(step: Step, roots: Roots) -> str:
 def outputs_hash(step: Step, roots: Roots) -> str:
     """The sha256 of a step's outputs as they are now (a generated block alone, not its whole file)."""
     digest = hashlib.sha256(step.name.encode())
-    for spec in step.outputs:
+    for spec in step.targets():
         _hash_into(digest, spec, _path(roots, spec), _parse(spec)[2])
     return digest.hexdigest()
 
@@ -138,7 +138,7 @@ def regenerate(results=DEFAULT_RESULTS, repo=None, only=None, with_pretrained: b
             log(f"{step.name}: up to date, skipped")
             done[step.name] = "skipped"
             continue
-        log(f"{step.name}: regenerating {', '.join(_parse(s)[1] for s in step.outputs)}")
+        log(f"{step.name}: regenerating {', '.join(_parse(s)[1] for s in step.targets())}")
         step.run(roots)
         state[step.name] = {"inputs": before, "outputs": outputs_hash(step, roots)}
         write_atomic(state_path, json.dumps({"steps": state}, indent=1, sort_keys=True) + "\n")
@@ -170,13 +170,13 @@ def check(results=DEFAULT_RESULTS, repo=None, only=None, log: Callable[[str], No
             if not step.checked:
                 log(f"{step.name}: not compared: {step.why_unchecked}")
                 continue
-            for spec in step.outputs:  # the hand-written rest of a file holding a block comes from the checkout
+            for spec in step.targets():  # the hand-written rest of a file holding a block comes from the checkout
                 if _parse(spec)[2] and _path(committed, spec).is_file():
                     target = _path(fresh, spec)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(_path(committed, spec), target)
             names = step.run(fresh) or {}
-            for spec in step.outputs:
+            for spec in step.targets():
                 path = _path(committed, spec)
                 problem = _compare(path, _path(fresh, spec), names.get(_parse(spec)[1]))
                 if problem:

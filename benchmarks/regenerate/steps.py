@@ -48,7 +48,8 @@ class Step:
 
     Args:
         name: what `--only` takes.
-        outputs: `"results:<path>"` or `"repo:<path>"`; a path ending in `/` is a
+        outputs: `"results:<path>"` or `"repo:<path>"` (or a function giving one,
+            so that listing the steps imports no generator); a path ending in `/` is a
             folder of figures, compared by file names only; `<path>#<name>` is the
             generated block `<name>` of that file (its state is the block alone,
             so two steps can write blocks of one file).
@@ -63,13 +64,17 @@ class Step:
     """
 
     name: str
-    outputs: tuple[str, ...]
+    outputs: tuple[str | Callable[[], str], ...]
     inputs: tuple[str, ...]
     code: tuple[str, ...]
     run: Callable[[Roots], dict | None]
     checked: bool = True
     why_unchecked: str = ""
     optional: bool = False
+
+    def targets(self) -> tuple[str, ...]:
+        """The outputs as strings (a block's file is named by its generator's module, imported only now)."""
+        return tuple(o() if callable(o) else o for o in self.outputs)
 
 
 def _tables(roots: Roots) -> None:
@@ -118,16 +123,16 @@ def _pretrained(roots: Roots) -> None:
         raise RuntimeError("training the pretrained models failed; its output above says why")
 
 
-def _headline_file() -> str:
-    from gradzoo.benchmarks.reporting.readme import HEADLINE_FILE
+def _headline_block() -> str:
+    from gradzoo.benchmarks.reporting.readme import HEADLINE
 
-    return HEADLINE_FILE
+    return f"repo:{HEADLINE.file}#{HEADLINE.name}"
 
 
-def _example_file() -> str:
-    from gradzoo.benchmarks.doctor.example import EXAMPLE_FILE
+def _example_block() -> str:
+    from gradzoo.benchmarks.doctor.example import EXAMPLE
 
-    return EXAMPLE_FILE
+    return f"repo:{EXAMPLE.file}#{EXAMPLE.name}"
 
 
 _RECORDS = ("results:records/",)
@@ -140,10 +145,10 @@ STEPS: tuple[Step, ...] = (
          _RECORDS, _ANALYSIS, _tables),
     Step("claims", ("results:claims.csv", "results:claims.md"), _SUITES, _ANALYSIS, _claims),
     Step("report", ("results:report.md", "results:figures/"), _SUITES, (*_ANALYSIS, "benchmarks/reporting"), _report),
-    Step("readme", (f"repo:{_headline_file()}#headline",), _SUITES, (*_ANALYSIS, "benchmarks/reporting"), _readme),
+    Step("readme", (_headline_block,), _SUITES, (*_ANALYSIS, "benchmarks/reporting"), _readme),
     Step("evidence", (f"repo:{EVIDENCE_FILE}",), _RECORDS, (*_ANALYSIS, "benchmarks/doctor/evidence.py",
          "benchmarks/doctor/evidence_types.py"), _evidence),  # fmt: skip
-    Step("doctor-example", (f"repo:{_example_file()}#doctor-example",), (), ("benchmarks/doctor", "benchmarks/harness", "zoo"), _doctor_example,
+    Step("doctor-example", (_example_block,), (), ("benchmarks/doctor", "benchmarks/harness", "zoo"), _doctor_example,
          checked=False, why_unchecked="trains two small models and its numbers vary with the CPU model; "
          "tests/results/test_doctor_example.py compares it within 10%"),  # fmt: skip
     Step("pretrained", (f"repo:{WEIGHTS_DIR}/manifest.json",), (), ("benchmarks/suites", "benchmarks/harness", "zoo"), _pretrained,
