@@ -236,3 +236,26 @@ def test_cli_errors_are_one_sentence(capsys, argv, match):
     err = capsys.readouterr().err
     assert match in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_manifest_reads_through_its_type_and_writes_back_the_same_bytes():
+    from gradzoo.zoo.manifest import ManifestEntry, manifest_text, read_manifest
+
+    path = pretrained.WEIGHTS_DIR / "manifest.json"
+    manifest = read_manifest(path)
+    assert list(manifest.models) == SHIPPED and all(isinstance(e, ManifestEntry) for e in manifest.models.values())
+    assert manifest_text(manifest) == path.read_text()
+
+
+def test_a_manifest_with_a_renamed_field_or_another_schema_is_refused(tmp_path, monkeypatch):
+    import pydantic
+
+    text = (pretrained.WEIGHTS_DIR / "manifest.json").read_text()
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(pretrained, "_manifest_cache", {"key": None, "models": {}})
+    (tmp_path / "manifest.json").write_text(text.replace('"sha256":', '"sha":', 1))
+    with pytest.raises(pydantic.ValidationError, match="sha256"):
+        zoo.list_pretrained()
+    (tmp_path / "manifest.json").write_text(text.replace('"schema": 1', '"schema": 2', 1))
+    with pytest.raises(ValueError, match="manifest schema 2; this gradzoo reads schema 1"):
+        zoo.list_pretrained()
