@@ -4,9 +4,9 @@
 writes the manifest through `manifest_text`; `gradzoo.zoo.pretrained` reads it back
 through `read_manifest`, so a field renamed on one side fails loudly on the
 other. Fields keep the order they have in the file, so a manifest read and
-written again has the same bytes. The nested run data (`config`, `history`,
-`gradients`, `env`, ...) are plain-JSON condensations of the typed run record
-(`gradzoo.benchmarks.harness.records`), kept as they were written.
+written again has the same bytes. `config`, `optimizer`, `model_spec`,
+`dataset_info` and `env` are plain-JSON copies of parts of the typed run record
+(`gradzoo.benchmarks.harness.records`, which defines them), kept as written.
 """
 
 from __future__ import annotations
@@ -36,6 +36,62 @@ class ManifestSummary(_Frozen):
     epochs_to_target: int | None
     train_s: float
     num_params: int
+
+
+class ManifestHistory(_Frozen):
+    """Per-epoch curves of the training run (`None`: a non-finite value)."""
+
+    epoch: list[int]
+    loss: list[float | None]
+    metric: list[float | None]
+    val_loss: list[float | None]
+    val_metric: list[float | None]
+    epoch_train_s: list[float]
+
+
+class ManifestLayer(_Frozen):
+    name: str
+    kind: Literal["weight", "norm"]
+    num_params: int
+
+
+class ManifestActivationLayer(_Frozen):
+    name: str
+    activation: str
+
+
+class ManifestActivations(_Frozen):
+    """Saturated (sigmoid/tanh) or dead (ReLU) fraction of each activation layer, per epoch."""
+
+    layers: list[ManifestActivationLayer]
+    saturation_level: float
+    per_epoch: list[list[float | None]]
+
+
+class ManifestTemporal(_Frozen):
+    """Recurrent nets: the gradient through time, at the first and last recorded epoch."""
+
+    epochs: list[int]
+    early_late_ratio: list[float | None]
+    edge_fraction: float
+    profile_first: list[float | None]
+    profile_last: list[float | None]
+
+
+class ManifestGradients(_Frozen):
+    """The compact gradient-log summary (per epoch, 5 significant digits), with the harness's verdict."""
+
+    layers: list[ManifestLayer]
+    verdict: str
+    first_last_ratio: list[float | None]
+    global_norm_mean: list[float | None]
+    global_norm_max: list[float | None]
+    clip_rate: list[float | None]
+    layer_norm_mean: list[list[float | None]]
+    activations: ManifestActivations
+    temporal: ManifestTemporal | None
+    steps_seen: int
+    nonfinite_step: int | None
 
 
 class ManifestEntry(_Frozen):
@@ -68,8 +124,8 @@ class ManifestEntry(_Frozen):
     optimizer: dict[str, Any]
     model_spec: dict[str, Any]
     dataset_info: dict[str, Any]
-    history: dict[str, Any]  # per epoch
-    gradients: dict[str, Any] | None  # the compact per-epoch gradient-log summary
+    history: ManifestHistory
+    gradients: ManifestGradients | None
     run_id: str
     created: str
     env: dict[str, Any]
