@@ -128,6 +128,20 @@ def list_pretrained() -> list[str]:
     return shipped + [n for n in _REGISTERED if n not in shipped]
 
 
+def pretrained_entry(name: str) -> ManifestEntry | None:
+    """The typed manifest entry of a shipped model (`gradzoo.zoo.manifest.ManifestEntry`).
+
+    Returns:
+        The entry, or `None` for a model registered with `register_pretrained`
+        (its `info` is the user's own, free-form; `pretrained_info` returns it).
+
+    Raises:
+        ValueError: unknown name (the message lists the available ones).
+    """
+    entry = _entry(name)
+    return entry if isinstance(entry, ManifestEntry) else None
+
+
 def pretrained_info(name: str) -> dict:
     """What is known about a pretrained model: its manifest entry, as a copy.
 

@@ -259,3 +259,17 @@ def test_a_manifest_with_a_renamed_field_or_another_schema_is_refused(tmp_path, 
     (tmp_path / "manifest.json").write_text(text.replace('"schema": 1', '"schema": 2', 1))
     with pytest.raises(ValueError, match="manifest schema 2; this gradzoo reads schema 1"):
         zoo.list_pretrained()
+
+
+def test_cli_lists_and_shows_a_registered_model_by_its_own_info(tmp_path, capsys):
+    name = _small_shipped()
+    info = zoo.pretrained_info(name)
+    copy = tmp_path / "copy.keras"
+    shutil.copy(info["path"], copy)
+    zoo.register_pretrained("copy.local", path=copy, sha256=info["sha256"], info={"dataset": "mnist1d", "note": "mine"})
+    assert zoo.pretrained.pretrained_entry("copy.local") is None and zoo.pretrained.pretrained_entry(name).sha256 == info["sha256"]
+    assert main(["pretrained"]) == 0
+    assert "copy.local" in capsys.readouterr().out
+    assert main(["pretrained", "show", "copy.local"]) == 0
+    out = capsys.readouterr().out
+    assert "copy.local  (registered)" in out and "dataset=mnist1d, note=mine" in out and str(copy) in out
