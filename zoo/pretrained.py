@@ -69,7 +69,7 @@ class _Registered:
 
 
 _REGISTERED: dict[str, _Registered] = {}
-_manifest_cache: dict = {"key": None, "models": {}}
+_manifest_cache: dict = {"key": None, "entries": {}}
 
 
 class PretrainedHashError(ValueError):
@@ -98,8 +98,8 @@ def _shipped() -> dict[str, ManifestEntry]:
         return {}
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     if _manifest_cache["key"] != key:
-        _manifest_cache.update(key=key, models=read_manifest(path).models)
-    return _manifest_cache["models"]
+        _manifest_cache.update(key=key, entries=read_manifest(path).models)
+    return _manifest_cache["entries"]
 
 
 def _entry(name: str) -> ManifestEntry | _Registered:

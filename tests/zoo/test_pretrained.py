@@ -252,7 +252,7 @@ def test_a_manifest_with_a_renamed_field_or_another_schema_is_refused(tmp_path, 
 
     text = (pretrained.WEIGHTS_DIR / "manifest.json").read_text()
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
-    monkeypatch.setattr(pretrained, "_manifest_cache", {"key": None, "models": {}})
+    monkeypatch.setattr(pretrained, "_manifest_cache", {"key": None, "entries": {}})
     (tmp_path / "manifest.json").write_text(text.replace('"sha256":', '"sha":', 1))
     with pytest.raises(pydantic.ValidationError, match="sha256"):
         zoo.list_pretrained()
