@@ -50,7 +50,7 @@ class Step:
         name: what `--only` takes.
         outputs: `"results:<path>"` or `"repo:<path>"` (or a function giving one,
             so that listing the steps imports no generator); a path ending in `/` is a
-            folder of figures, compared by file names only; `<path>#<name>` is the
+            folder (hashed whole; `--check` compares its file names only); `<path>#<name>` is the
             generated block `<name>` of that file (its state is the block alone,
             so two steps can write blocks of one file).
         inputs: the same forms, for data the step reads (`results:records/`).
@@ -148,16 +148,12 @@ STEPS: tuple[Step, ...] = (
     Step("readme", (_headline_block,), _SUITES, (*_ANALYSIS, "benchmarks/reporting"), _readme),
     Step("evidence", (f"repo:{EVIDENCE_FILE}",), _RECORDS, (*_ANALYSIS, "benchmarks/doctor/evidence.py",
          "benchmarks/doctor/evidence_types.py"), _evidence),  # fmt: skip
-    Step("doctor-example", (_example_block,), (), ("benchmarks/doctor", "benchmarks/harness", "zoo"), _doctor_example,
+    Step("doctor-example", (_example_block,), (), ("benchmarks/doctor", "benchmarks/datasets", "benchmarks/harness", "zoo"),
+         _doctor_example,
          checked=False, why_unchecked="trains two small models and its numbers vary with the CPU model; "
          "tests/results/test_doctor_example.py compares it within 10%"),  # fmt: skip
-    Step("pretrained", (f"repo:{WEIGHTS_DIR}/manifest.json",), (), ("benchmarks/suites", "benchmarks/harness", "zoo"), _pretrained,
+    Step("pretrained", (f"repo:{WEIGHTS_DIR}/",), (), ("benchmarks/suites", "benchmarks/harness", "zoo"), _pretrained,
          checked=False, why_unchecked="retrains (run it with --with-pretrained); tests/zoo/test_pretrained.py checks "
          "the shipped files' hashes and test scores", optional=True),  # fmt: skip
 )
 STEP_NAMES = tuple(s.name for s in STEPS)
-
-
-def step(name: str) -> Step:
-    """The step called `name` (a `KeyError` if none is)."""
-    return {s.name: s for s in STEPS}[name]
