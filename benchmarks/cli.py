@@ -1,4 +1,4 @@
-"""The `gradzoo` command line: `list | run | report | pretrained | doctor`.
+"""The `gradzoo` command line: `list | run | report | regenerate | pretrained | doctor`.
 
 Heavy libraries (Keras, TensorFlow, pandas) are imported inside the commands,
 never at module import, so `gradzoo --help` answers at once. A mistake the user

@@ -101,15 +101,16 @@ def gradient_summary(record) -> dict | None:
     }  # fmt: skip
 
 
-def manifest_entry(name: str, record, path: Path, sha256: str, names) -> dict:
-    """One manifest entry from a run record and the file it saved."""
+def manifest_entry(name: str, record, path: Path, sha256: str, names):
+    """One manifest entry (`gradzoo.zoo.manifest.ManifestEntry`) from a run record and the file it saved."""
     from gradzoo.benchmarks.harness.records.codec import to_plain
+    from gradzoo.zoo.manifest import ManifestEntry
 
     d, s = record.dataset, record.summary
     keep = ("epochs_run", "steps_run", "best_val_metric", "final_val_metric", "final_train_metric",
             "steps_to_target", "epochs_to_target", "train_s", "num_params")  # fmt: skip
     tuning = record.tuning
-    return {
+    return ManifestEntry.model_validate({
         "name": name,
         "file": path.name,
         "sha256": sha256,
@@ -142,19 +143,19 @@ def manifest_entry(name: str, record, path: Path, sha256: str, names) -> dict:
         "run_id": record.run_id,
         "created": record.created,
         "env": to_plain(record.env),
-    }
+    })
 
 
-def _is_current(entry: dict | None, spec, directory: Path) -> bool:
+def _is_current(entry, spec, directory: Path) -> bool:
     from gradzoo.zoo.pretrained import file_sha256
 
-    if not entry or entry.get("config") != spec.config().to_dict():
+    if entry is None or entry.config != spec.config().to_dict():
         return False
-    path = directory / entry["file"]
-    return path.is_file() and file_sha256(path) == entry["sha256"]
+    path = directory / entry.file
+    return path.is_file() and file_sha256(path) == entry.sha256
 
 
-def train_one(name: str, spec, directory: Path, names) -> dict:
+def train_one(name: str, spec, directory: Path, names):
     """Trains one entry, saves its `.keras` file atomically and returns its manifest entry."""
     import keras
 
@@ -195,29 +196,25 @@ def _metric(record):
 
 
 def write_manifest(directory: Path, entries: dict, order) -> Path:
-    from gradzoo.benchmarks.storage import write_json_atomic
-    from gradzoo.zoo.pretrained import MANIFEST_SCHEMA
+    """Writes `manifest.json` (a `gradzoo.zoo.manifest.Manifest`) with the entries in `order`."""
+    from gradzoo.benchmarks.storage import write_atomic
+    from gradzoo.zoo.manifest import Manifest, manifest_text
 
     path = directory / "manifest.json"
-    ordered = {n: entries[n] for n in order if n in entries}
-    write_json_atomic(path, {
-        "schema": MANIFEST_SCHEMA,
-        "generated_by": "python -m gradzoo.benchmarks.train_pretrained",
-        "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "models": ordered,
-    })  # fmt: skip
+    manifest = Manifest(generated_by="python -m gradzoo.benchmarks.train_pretrained",
+                        updated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                        models={n: entries[n] for n in order if n in entries})  # fmt: skip
+    write_atomic(path, manifest_text(manifest))
     os.chmod(path, 0o644)
     return path
 
 
 def _read_manifest(directory: Path) -> dict:
-    import json
+    """The entries of the manifest in `directory`, checked against their type; `{}` if there is none."""
+    from gradzoo.zoo.manifest import read_manifest
 
     path = directory / "manifest.json"
-    if not path.is_file():
-        return {}
-    with open(path) as f:
-        return json.load(f).get("models", {})
+    return dict(read_manifest(path).models) if path.is_file() else {}
 
 
 def main(argv=None) -> int:
@@ -249,8 +246,8 @@ def main(argv=None) -> int:
         entries[name] = train_one(name, specs[name], directory, specs)
         write_manifest(directory, entries, specs)  # after each model, so an interrupted run keeps what it finished
         entry = entries[name]
-        scores = ", ".join(f"{k}={v:.4f}" for k, v in entry["test_metrics"].items())
-        print(f"{name}: test {scores}; {entry['summary']['train_s']:.0f} s; {entry['size_bytes'] / 1e6:.2f} MB", flush=True)
+        scores = ", ".join(f"{k}={v:.4f}" for k, v in entry.test_metrics.items())
+        print(f"{name}: test {scores}; {entry.summary.train_s:.0f} s; {entry.size_bytes / 1e6:.2f} MB", flush=True)
     for stale in set(p.name for p in directory.glob("*.keras")) - {f"{n}.keras" for n in entries}:
         (directory / stale).unlink()  # an entry the source suite no longer has
         changed = True

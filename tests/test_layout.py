@@ -90,3 +90,24 @@ def test_records_are_read_through_their_type_outside_the_record_package():
             if pattern.search(line):
                 offenders.append(f"{name}:{i}: {line.strip()}")
     assert not offenders, offenders
+
+
+def test_the_derived_manifests_are_read_through_their_types():
+    # The doctor's evidence (`doctor/evidence_types.py`) and the pretrained manifest (`zoo/manifest.py`) have
+    # types; a string-key read of one of their fields (`pair["baseline"]`, `.get("fixes")`) bypasses them.
+    fields = {"fixes", "pairs", "baseline", "mitigated", "models", "test_metrics", "gradients", "history", "summary"}
+    readers = ("gradzoo.benchmarks.doctor", "gradzoo.zoo", "gradzoo.benchmarks.train_pretrained",
+               "gradzoo.benchmarks.commands.pretrained_command")  # fmt: skip
+    offenders = []
+    for name, path in _modules():
+        if not name.startswith(readers):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            key = None
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+                key = node.slice.value
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
+                key = getattr(node.args[0], "value", None)
+            if key in fields:
+                offenders.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    assert not offenders, offenders

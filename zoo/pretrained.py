@@ -36,23 +36,40 @@ safe mode (no Python lambdas are ever deserialized).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import hashlib
+import io
 import json
 import os
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 
 from gradzoo.zoo.checks import cache_dir
+from gradzoo.zoo.manifest import MANIFEST_SCHEMA, ManifestEntry, read_manifest  # noqa: F401  (MANIFEST_SCHEMA: public)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-MANIFEST_SCHEMA = 1
 
 _NAME = re.compile(r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_.\-]+$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_REGISTERED: dict[str, dict] = {}
-_manifest_cache: dict = {"key": None, "models": {}}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Registered:
+    """A model registered with `register_pretrained`: where its file is, its hash, and the user's `info`."""
+
+    name: str
+    sha256: str
+    source: str  # "url" or "path"
+    url: str | None
+    path: str | None
+    info: dict
+
+
+_REGISTERED: dict[str, _Registered] = {}
+_manifest_cache: dict = {"key": None, "entries": {}}
 
 
 class PretrainedHashError(ValueError):
@@ -72,8 +89,8 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
-def _shipped() -> dict:
-    """The shipped manifest's entries, re-read when the file changes."""
+def _shipped() -> dict[str, ManifestEntry]:
+    """The shipped manifest's entries (checked against their type), re-read when the file changes."""
     path = WEIGHTS_DIR / "manifest.json"
     try:
         stat = path.stat()
@@ -81,18 +98,12 @@ def _shipped() -> dict:
         return {}
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     if _manifest_cache["key"] != key:
-        with open(path) as f:
-            manifest = json.load(f)
-        if manifest.get("schema") != MANIFEST_SCHEMA:
-            raise ValueError(
-                f"{path} has manifest schema {manifest.get('schema')!r}; this gradzoo reads schema {MANIFEST_SCHEMA}."
-            )
-        _manifest_cache.update(key=key, models=manifest["models"])
-    return _manifest_cache["models"]
+        _manifest_cache.update(key=key, entries=read_manifest(path).models)
+    return _manifest_cache["entries"]
 
 
-def _entry(name: str) -> dict:
-    """The raw entry of `name` (not a copy); ValueError listing the names if unknown."""
+def _entry(name: str) -> ManifestEntry | _Registered:
+    """The entry of `name`; ValueError listing the names if unknown."""
     if isinstance(name, str):
         if name in _REGISTERED:
             return _REGISTERED[name]
@@ -117,6 +128,20 @@ def list_pretrained() -> list[str]:
     return shipped + [n for n in _REGISTERED if n not in shipped]
 
 
+def pretrained_entry(name: str) -> ManifestEntry | None:
+    """The typed manifest entry of a shipped model (`gradzoo.zoo.manifest.ManifestEntry`).
+
+    Returns:
+        The entry, or `None` for a model registered with `register_pretrained`
+        (its `info` is the user's own, free-form; `pretrained_info` returns it).
+
+    Raises:
+        ValueError: unknown name (the message lists the available ones).
+    """
+    entry = _entry(name)
+    return entry if isinstance(entry, ManifestEntry) else None
+
+
 def pretrained_info(name: str) -> dict:
     """What is known about a pretrained model: its manifest entry, as a copy.
 
@@ -137,12 +162,11 @@ def pretrained_info(name: str) -> dict:
     Raises:
         ValueError: unknown name (the message lists the available ones).
     """
-    entry = copy.deepcopy(_entry(name))
-    entry.setdefault("name", name)
-    entry.setdefault("source", "shipped")
-    if entry["source"] == "shipped":
-        entry["path"] = str(WEIGHTS_DIR / entry["file"])
-    return entry
+    entry = _entry(name)
+    if isinstance(entry, ManifestEntry):
+        return {**entry.model_dump(), "source": "shipped", "path": str(WEIGHTS_DIR / entry.file)}
+    where = {"url": entry.url} if entry.source == "url" else {"path": entry.path}
+    return {**copy.deepcopy(entry.info), "name": name, "sha256": entry.sha256, "source": entry.source, **where}
 
 
 def register_pretrained(
@@ -188,20 +212,17 @@ def register_pretrained(
         raise ValueError(f"{name!r} is a shipped pretrained model and cannot be replaced; register another name.")
     if name in _REGISTERED and not overwrite:
         raise ValueError(f"Pretrained model {name!r} is already registered; pass `overwrite=True` to replace it.")
-    entry = copy.deepcopy(info or {})
-    entry.update(name=name, sha256=sha256.lower(), source="url" if url is not None else "path")
-    if url is not None:
-        entry["url"] = url
-    else:
-        entry["path"] = str(Path(path).expanduser().resolve())
-    _REGISTERED[name] = entry
+    _REGISTERED[name] = _Registered(
+        name=name, sha256=sha256.lower(), source="url" if url is not None else "path", url=url,
+        path=None if path is None else str(Path(path).expanduser().resolve()), info=copy.deepcopy(info or {}),
+    )  # fmt: skip
 
 
-def _fetch(name: str, entry: dict) -> Path:
+def _fetch(name: str, entry: _Registered) -> Path:
     """Downloads (or finds in the cache) a URL entry's file; the hash is checked by the caller too."""
     import keras
 
-    sha = entry["sha256"]
+    sha = entry.sha256
     fname = f"{name}-{sha[:12]}.keras"
     root = cache_dir()
     target = root / "weights" / fname
@@ -209,18 +230,18 @@ def _fetch(name: str, entry: dict) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         got = keras.utils.get_file(
-            fname, origin=entry["url"], file_hash=sha, hash_algorithm="sha256",
+            fname, origin=entry.url, file_hash=sha, hash_algorithm="sha256",
             cache_dir=str(root), cache_subdir="weights",
         )  # fmt: skip
     except ValueError as e:
         if target.is_file():  # get_file keeps a download whose hash is wrong: do not
             actual = file_sha256(target)
             target.unlink()
-            raise _hash_error(name, entry["url"], actual, sha) from None
-        raise PretrainedFetchError(f"Could not download pretrained model {name!r} from {entry['url']}: {e}") from None
+            raise _hash_error(name, entry.url, actual, sha) from None
+        raise PretrainedFetchError(f"Could not download pretrained model {name!r} from {entry.url}: {e}") from None
     except Exception as e:  # get_file raises a bare Exception for URL errors
         raise PretrainedFetchError(
-            f"Could not download pretrained model {name!r} from {entry['url']} ({e}); "
+            f"Could not download pretrained model {name!r} from {entry.url} ({e}); "
             f"without network, download the file elsewhere and register it with `path=`."
         ) from None
     return Path(got)
@@ -245,12 +266,12 @@ def pretrained_path(name: str) -> Path:
             downloaded, or what was downloaded has the wrong hash.
     """
     entry = _entry(name)
-    source = entry.get("source", "shipped")
-    if source == "url":
+    shipped = isinstance(entry, ManifestEntry)
+    if not shipped and entry.source == "url":
         return _fetch(name, entry)
-    path = WEIGHTS_DIR / entry["file"] if source == "shipped" else Path(entry["path"])
+    path = WEIGHTS_DIR / entry.file if shipped else Path(entry.path)
     if not path.is_file():
-        hint = " Reinstall gradzoo, or run `python -m gradzoo.benchmarks.train_pretrained`." if source == "shipped" else ""
+        hint = " Reinstall gradzoo, or run `gradzoo regenerate --only pretrained`." if shipped else ""
         raise FileNotFoundError(f"The weights file of pretrained model {name!r} is missing: {path}.{hint}")
     return path
 
@@ -266,6 +287,9 @@ def load_pretrained(name: str, compile: bool = True):
             `model.evaluate(...)` gives the keys of `test_metrics` at once.
             Every shipped file is saved compiled; a registered file is
             compiled only if it was saved compiled. Defaults to `True`.
+            The file is loaded uncompiled and then compiled from its saved
+            compile config: Keras would otherwise try to restore the 2 saved
+            optimizer variables into a built optimizer and warn that it skipped them.
 
     Returns:
         A `keras.Model` that outputs logits (classification) or values
@@ -287,9 +311,20 @@ def load_pretrained(name: str, compile: bool = True):
     # the check and the load cannot slip through.
     data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
-    if actual != entry["sha256"]:
-        raise _hash_error(name, path, actual, entry["sha256"])
+    if actual != entry.sha256:
+        raise _hash_error(name, path, actual, entry.sha256)
     with tempfile.TemporaryDirectory(prefix="gradzoo-") as tmp:
         copy_path = Path(tmp) / f"{name}.keras"
         copy_path.write_bytes(data)
-        return keras.saving.load_model(copy_path, compile=compile, safe_mode=True)
+        model = keras.saving.load_model(copy_path, compile=False, safe_mode=True)
+    config = _compile_config(data) if compile else None
+    if config is not None:
+        model.compile_from_config(config)  # a fresh optimizer, as loading compiled gave, minus the warning
+    return model
+
+
+def _compile_config(data: bytes) -> dict | None:
+    """The compile config saved in a `.keras` file's `config.json`, or `None` if it was saved uncompiled."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        config = json.loads(archive.read("config.json"))
+    return config.get("compile_config") if isinstance(config, dict) else None

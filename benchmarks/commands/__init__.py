@@ -6,9 +6,16 @@ A command's module defines `add(subparsers)`, which adds its parser and sets
 
 from __future__ import annotations
 
-from gradzoo.benchmarks.commands import doctor_command, list_command, pretrained_command, report_command, run_command
+from gradzoo.benchmarks.commands import (
+    doctor_command,
+    list_command,
+    pretrained_command,
+    regenerate_command,
+    report_command,
+    run_command,
+)
 
-COMMANDS = (list_command, run_command, report_command, pretrained_command, doctor_command)
+COMMANDS = (list_command, run_command, report_command, regenerate_command, pretrained_command, doctor_command)
 
 
 def add_commands(subparsers) -> None:

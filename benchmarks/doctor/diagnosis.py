@@ -246,8 +246,8 @@ def diagnose(model, x, y, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_
         seed: seeds the probe's data order and Keras's random state (dropout,
             and the global seed: `keras.utils.set_random_seed`). Defaults to `0`.
         data_label: how to name the data in the report. Defaults to the array shapes.
-        evidence: the evidence document to cite; defaults to the shipped one
-            (`gradzoo.benchmarks.doctor.evidence.load_evidence()`).
+        evidence: the `Evidence` to cite (`gradzoo.benchmarks.doctor.evidence_types`);
+            defaults to the shipped one (`gradzoo.benchmarks.doctor.evidence.load_evidence()`).
         run_eagerly: train the probe without compiling its train step. For a
             few steps of a deep model this skips a compilation that takes longer
             than the probe (3 steps of the 56-layer `plain_56_1d` on a 2-core CPU:

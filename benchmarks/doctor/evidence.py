@@ -33,6 +33,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from gradzoo.benchmarks.analysis.verdicts import verdict
+from gradzoo.benchmarks.doctor.evidence_types import Evidence, EvidenceFix, EvidencePair, EvidenceSide
 from gradzoo.benchmarks.harness.records import CLIP_KEYS, RunRecord, load_records
 
 SHIPPED = Path(__file__).resolve().parent / "evidence.json"
@@ -105,7 +106,7 @@ def _unit_fraction(record: RunRecord, kind: str):
     return statistics.mean(values) if values else None
 
 
-def side(records: list[RunRecord]) -> dict:
+def side(records: list[RunRecord]) -> EvidenceSide:
     """One model's numbers over its seeds."""
     first = records[0]
     temporal = [r for r in records if r.temporal is not None and r.temporal.early_late_ratio]
@@ -113,52 +114,52 @@ def side(records: list[RunRecord]) -> dict:
     rates = [r.clip_rate for r in records if r.clip_rate is not None]
     scores = [r.best_score for r in records if r.best_score is not None and math.isfinite(r.best_score)]
     words = Counter(verdict(r) for r in records)
-    return {
-        "model": first.label,
-        "first_last_ratio": _median(r.first_last_ratio() for r in records),
-        "early_late_ratio_init": _median(r.temporal.early_late_ratio[0] for r in temporal),
-        "early_late_ratio": _median(r.temporal_ratio for r in temporal),
-        "best_score": _round(statistics.mean(scores)) if scores else None,
-        "peak_global_norm": _round(max(peaks)) if peaks else None,
-        "clipping": first.clipping,
-        "clip_rate": _round(statistics.mean(rates)) if rates and first.clipping else None,
-        "saturated": _median(_unit_fraction(r, "saturated") for r in records),
-        "dead": _median(_unit_fraction(r, "dead") for r in records),
-        "verdict": words.most_common(1)[0][0],
-        "reached_target": f"{sum(r.reached_target for r in records)}/{len(records)}",
-        "diverged": f"{sum(r.diverged for r in records)}/{len(records)}",
-    }
+    return EvidenceSide(
+        model=first.label,
+        first_last_ratio=_median(r.first_last_ratio() for r in records),
+        early_late_ratio_init=_median(r.temporal.early_late_ratio[0] for r in temporal),
+        early_late_ratio=_median(r.temporal_ratio for r in temporal),
+        best_score=_round(statistics.mean(scores)) if scores else None,
+        peak_global_norm=_round(max(peaks)) if peaks else None,
+        clipping=first.clipping,
+        clip_rate=_round(statistics.mean(rates)) if rates and first.clipping else None,
+        saturated=_median(_unit_fraction(r, "saturated") for r in records),
+        dead=_median(_unit_fraction(r, "dead") for r in records),
+        verdict=words.most_common(1)[0][0],
+        reached_target=f"{sum(r.reached_target for r in records)}/{len(records)}",
+        diverged=f"{sum(r.diverged for r in records)}/{len(records)}",
+    )
 
 
-def _entry(fix, baseline: list[RunRecord], mitigated: list[RunRecord], sweep: str) -> dict:
+def _entry(fix, baseline: list[RunRecord], mitigated: list[RunRecord], sweep: str) -> EvidencePair:
     b = baseline[0]
     g = b.gradients
     d = b.dataset
-    return {
-        "fix": fix,
-        "suite": b.config.suite,
-        "group": b.config.group,
-        "sweep": sweep,
-        "family": b.model.family,
-        "dataset": d.name,
-        "metric": d.metric,
-        "metric_mode": d.metric_mode,
-        "chance": _round(d.chance),
-        "target": _round(d.target),
-        "seeds": min(len(baseline), len(mitigated)),
-        "weight_layers": len(g.weight_columns) if g is not None else None,
-        "depth": b.config.model_overrides.get("depth", b.model.defaults.get("depth")),
-        "length": d.params.get("length"),
-        "baseline": side(baseline),
-        "mitigated": side(mitigated),
-    }
+    return EvidencePair(
+        fix=fix,
+        suite=b.config.suite,
+        group=b.config.group,
+        sweep=sweep,
+        family=b.model.family,
+        dataset=d.name,
+        metric=d.metric,
+        metric_mode=d.metric_mode,
+        chance=_round(d.chance),
+        target=_round(d.target),
+        seeds=min(len(baseline), len(mitigated)),
+        weight_layers=len(g.weight_columns) if g is not None else None,
+        depth=b.config.model_overrides.get("depth", b.model.defaults.get("depth")),
+        length=d.params.get("length"),
+        baseline=side(baseline),
+        mitigated=side(mitigated),
+    )
 
 
 def _clip_free_sweep(record: RunRecord) -> tuple:
     return tuple(sorted((k, v) for k, v in record.config.sweep.items() if k.rsplit(".", 1)[-1] not in CLIP_KEYS))
 
 
-def pair_entries(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
+def pair_entries(records: list[RunRecord]) -> tuple[list[EvidencePair], list[str]]:
     """Every baseline/mitigated pair and every with/without-clipping pair in the evaluation records.
 
     Returns:
@@ -189,35 +190,35 @@ def pair_entries(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
             same_point = _clip_free_sweep(clipped[0]) == _clip_free_sweep(unclipped[0]) and sw2 != sweep
             if (s2, g2, d2, l2) == (suite, group, dataset, label) and same_point and clipped[0].clipping:
                 entries.append(_entry("clipping", unclipped, clipped, sw2))
-    entries.sort(key=lambda e: (e["fix"], e["suite"], e["group"], e["sweep"], e["baseline"]["model"], e["mitigated"]["model"]))
+    entries.sort(key=lambda e: (e.fix, e.suite, e.group, e.sweep, e.baseline.model, e.mitigated.model))
     return entries, skipped
 
 
-def build_evidence(results_dir="results") -> tuple[dict, list[str]]:
+def build_evidence(results_dir="results") -> tuple[Evidence, list[str]]:
     """The evidence document from `results_dir/records`, and the pairs left out (no known fix)."""
     records = load_records(results_dir)
     entries, skipped = pair_entries(records)
-    fixes = {key: {"title": title, "pairs": [e for e in entries if e["fix"] == key]} for key, title in FIXES.items()}
-    document = {
-        "generated_by": GENERATED_BY,
-        "source": "results/records",
-        "eval_runs": sum(r.config.phase == "eval" for r in records),
-        "fixes": {key: value for key, value in fixes.items() if value["pairs"]},
-    }
+    fixes = {key: EvidenceFix(title=title, pairs=[e for e in entries if e.fix == key]) for key, title in FIXES.items()}
+    document = Evidence(
+        generated_by=GENERATED_BY,
+        source="results/records",
+        eval_runs=sum(r.config.phase == "eval" for r in records),
+        fixes={key: value for key, value in fixes.items() if value.pairs},
+    )
     return document, skipped
 
 
-def evidence_text(document: dict) -> str:
+def evidence_text(document: Evidence) -> str:
     """The file's exact text: stable key order, one indent, a final newline."""
-    return json.dumps(document, indent=1, sort_keys=True, allow_nan=False) + "\n"
+    return json.dumps(document.model_dump(), indent=1, sort_keys=True, allow_nan=False) + "\n"
 
 
-def load_evidence(path=None) -> dict:
-    """The shipped evidence (or the file at `path`); an empty document when there is none."""
+def load_evidence(path=None) -> Evidence:
+    """The shipped evidence (or the file at `path`), checked against its type; an empty one when there is none."""
     path = Path(path) if path is not None else SHIPPED
     if not path.is_file():
-        return {"fixes": {}}
-    return json.loads(path.read_text())
+        return Evidence()
+    return Evidence.model_validate_json(path.read_text())
 
 
 def main(argv=None) -> int:
@@ -241,8 +242,8 @@ def main(argv=None) -> int:
     from gradzoo.benchmarks.storage import write_atomic
 
     write_atomic(out, text)
-    counts = ", ".join(f"{k}: {len(v['pairs'])}" for k, v in document["fixes"].items())
-    print(f"{out}: {counts} pairs from {document['eval_runs']} evaluation runs.")
+    counts = ", ".join(f"{k}: {len(v.pairs)}" for k, v in document.fixes.items())
+    print(f"{out}: {counts} pairs from {document.eval_runs} evaluation runs.")
     return 0
 
 

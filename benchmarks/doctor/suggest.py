@@ -34,6 +34,7 @@ import numpy as np
 from gradzoo.benchmarks.analysis.formatting import format_number, percent
 from gradzoo.benchmarks.analysis.verdicts import EXPLODING_NORM, VANISHING_RATIO
 from gradzoo.benchmarks.doctor.anatomy import BELOW_HE, LARGE_GAIN, RECTIFYING, SATURATING, SMALL_GAIN
+from gradzoo.benchmarks.doctor.evidence_types import Evidence, EvidencePair
 
 HE_GAIN = math.sqrt(2)
 DEAD_FRACTION = 0.5  # a ReLU layer with at least this share of dead units is named
@@ -49,97 +50,100 @@ def about(value) -> str:
     return format_number(value, digits=2)
 
 
-def _pick(evidence: dict, fix: str, weight_layers=None, length=None, family=None) -> dict | None:
+def _pick(evidence: Evidence, fix: str, weight_layers=None, length=None, family=None) -> EvidencePair | None:
     """The evidence pair closest to the user's model: same family, then a pair that shows the fix, then depth/length, then seeds."""
-    pairs = evidence.get("fixes", {}).get(fix, {}).get("pairs", [])
+    return _closest(evidence.pairs(fix), fix, weight_layers, length, family)
 
+
+def _closest(pairs: list[EvidencePair], fix: str, weight_layers=None, length=None, family=None) -> EvidencePair | None:
     def distance(a, b):
         return abs(math.log(a / b)) if a and b else 0.0
 
     def key(p):
-        b, m = p["baseline"], p["mitigated"]
+        b, m = p.baseline, p.mitigated
         # Clipping bounds the update, not the raw gradient: its pairs show it on an exploding baseline.
-        shows = b["verdict"] == "exploding" if fix == "clipping" else b["verdict"] != "healthy" and m["verdict"] == "healthy"
-        return (family is not None and p.get("family") != family, not shows,
-                round(distance(p.get("weight_layers"), weight_layers) + distance(p.get("length"), length), 6),
-                -p["seeds"], -_gain(p), p["suite"], p["group"], p["sweep"])  # fmt: skip
+        shows = b.verdict == "exploding" if fix == "clipping" else b.verdict != "healthy" and m.verdict == "healthy"
+        return (family is not None and p.family != family, not shows,
+                round(distance(p.weight_layers, weight_layers) + distance(p.length, length), 6),
+                -p.seeds, -_gain(p), p.suite or "", p.group or "", p.sweep)  # fmt: skip
 
     return min(pairs, key=key) if pairs else None
 
 
-def _gain(p: dict) -> float:
+def _gain(p: EvidencePair) -> float:
     """The mitigated model's gain in best validation score, as a fraction of |target - chance| (0 to 1)."""
-    b, m, span = p["baseline"]["best_score"], p["mitigated"]["best_score"], abs(p["target"] - p["chance"])
-    if b is None or m is None or span <= 0:
+    b, m = p.baseline.best_score, p.mitigated.best_score
+    if b is None or m is None or p.target is None or p.chance is None or abs(p.target - p.chance) <= 0:
         return 0.0
-    gain = (m - b) if p["metric_mode"] == "max" else (b - m)
+    gain = (m - b) if p.metric_mode == "max" else (b - m)
+    span = abs(p.target - p.chance)
     return min(1.0, max(0.0, gain / span))
 
 
-def strength(evidence: dict, fix: str, family: str | None = None) -> float:
+def strength(evidence: Evidence, fix: str, family: str | None = None) -> float:
     """How well gradzoo's runs back a fix, from 0 (no run) to 1 (see the module docstring).
 
     Pairs of the user's model family (mlp, cnn, rnn) are the evidence; when the
     fix was only run in other families, their strength counts half.
     """
-    pairs = evidence.get("fixes", {}).get(fix, {}).get("pairs", [])
-    direct = [p for p in pairs if p.get("family") == family]
+    pairs = evidence.pairs(fix)
+    direct = [p for p in pairs if p.family == family]
     discount = 1.0 if direct or family is None else INDIRECT
     pairs = direct or pairs
     if not pairs:
         return 0.0
-    fixed = statistics.mean(p["baseline"]["verdict"] != "healthy" and p["mitigated"]["verdict"] == "healthy" for p in pairs)
+    fixed = statistics.mean(p.baseline.verdict != "healthy" and p.mitigated.verdict == "healthy" for p in pairs)
     return discount * (0.5 * fixed + 0.5 * statistics.median(_gain(p) for p in pairs))
 
 
-def _where(p: dict) -> str:
-    b, m = p["baseline"]["model"], p["mitigated"]["model"]
-    size = f"depth-{p['depth']}" if p.get("depth") else f"length-{p['length']}" if p.get("length") else "reference"
-    seeds = f"{p['seeds']} seed" + ("s" if p["seeds"] != 1 else "")
-    family = f" {p['family'].upper()}" if p.get("family") else ""
-    return f"in the zoo's {size}{family} pair (`{b}` → `{m}` on {p['dataset']}, {seeds})"
+def _where(p: EvidencePair) -> str:
+    b, m = p.baseline.model, p.mitigated.model
+    size = f"depth-{p.depth}" if p.depth else f"length-{p.length}" if p.length else "reference"
+    seeds = f"{p.seeds} seed" + ("s" if p.seeds != 1 else "")
+    family = f" {p.family.upper()}" if p.family else ""
+    return f"in the zoo's {size}{family} pair (`{b}` → `{m}` on {p.dataset}, {seeds})"
 
 
-def _score(p: dict) -> str:
-    b, m = p["baseline"]["best_score"], p["mitigated"]["best_score"]
-    better = "higher" if p["metric_mode"] == "max" else "lower"
-    return (f"the best validation {p['metric']} from {about(b)} to {about(m)} ({better} is better; "
-            f"chance {about(p['chance'])})")  # fmt: skip
+def _score(p: EvidencePair) -> str:
+    b, m = p.baseline.best_score, p.mitigated.best_score
+    better = "higher" if p.metric_mode == "max" else "lower"
+    return (f"the best validation {p.metric} from {about(b)} to {about(m)} ({better} is better; "
+            f"chance {about(p.chance)})")  # fmt: skip
 
 
-def evidence_sentence(evidence: dict, fix: str, weight_layers=None, length=None, family=None) -> str:
+def evidence_sentence(evidence: Evidence, fix: str, weight_layers=None, length=None, family=None) -> str:
     """The numbers that back a fix, from the closest pair of the evidence; says so when there is none."""
     from gradzoo.benchmarks.doctor.evidence import FIXES
 
     p = _pick(evidence, fix, weight_layers, length, family)
     if p is None:
         return f"gradzoo's reference records hold no run of {FIXES[fix]} yet, so this rests on the measurements above alone."
-    b, m = p["baseline"], p["mitigated"]
+    b, m = p.baseline, p.mitigated
     if fix == "clipping":
-        clip = f", which shrank {percent(m['clip_rate'])} of updates" if m["clip_rate"] is not None else ""
-        moved = (f"the raw global norm peaked at {about(b['peak_global_norm'])} without and "
-                 f"{about(m['peak_global_norm'])} with {m['clipping'] or 'clipping'}{clip}")  # fmt: skip
+        clip = f", which shrank {percent(m.clip_rate)} of updates" if m.clip_rate is not None else ""
+        moved = (f"the raw global norm peaked at {about(b.peak_global_norm)} without and "
+                 f"{about(m.peak_global_norm)} with {m.clipping or 'clipping'}{clip}")  # fmt: skip
         return f"{_where(p).replace('pair', 'runs with and without clipping')}, {moved}; it moved {_score(p)}."
-    if b["early_late_ratio"] is not None and m["early_late_ratio"] is not None:
+    if b.early_late_ratio is not None and m.early_late_ratio is not None:
         moved = (f"the gradient reaching the first input steps, against the last ones, went from about "
-                 f"{about(b['early_late_ratio'])} to about {about(m['early_late_ratio'])} at the end of training")  # fmt: skip
+                 f"{about(b.early_late_ratio)} to about {about(m.early_late_ratio)} at the end of training")  # fmt: skip
     else:
-        moved = (f"the first/last-layer gradient ratio over epoch 1 went from about {about(b['first_last_ratio'])} "
-                 f"to about {about(m['first_last_ratio'])}")  # fmt: skip
-    return f"{_where(p)}, {FIXES[fix]}: {moved} ({b['verdict']} → {m['verdict']}), and {_score(p)}."
+        moved = (f"the first/last-layer gradient ratio over epoch 1 went from about {about(b.first_last_ratio)} "
+                 f"to about {about(m.first_last_ratio)}")  # fmt: skip
+    return f"{_where(p)}, {FIXES[fix]}: {moved} ({b.verdict} → {m.verdict}), and {_score(p)}."
 
 
-def _gating_sentence(evidence: dict, length=None) -> str:
-    pairs = [p for p in evidence.get("fixes", {}).get("gated_rnn", {}).get("pairs", [])
-             if p["mitigated"]["early_late_ratio_init"] is not None and p["mitigated"]["verdict"] == "healthy"]  # fmt: skip
+def _gating_sentence(evidence: Evidence, length=None) -> str:
+    pairs = [p for p in evidence.pairs("gated_rnn")
+             if p.mitigated.early_late_ratio_init is not None and p.mitigated.verdict == "healthy"]  # fmt: skip
     if not pairs:
         return evidence_sentence(evidence, "gated_rnn", length=length)
-    p = _pick({"fixes": {"g": {"pairs": pairs}}}, "g", length=length)
-    m = p["mitigated"]
-    return (f"in the zoo's length-{p['length']} run of `{m['model']}` on {p['dataset']}, the gradient reaching the first "
-            f"input steps against the last ones went from about {about(m['early_late_ratio_init'])} at initialization to "
-            f"about {about(m['early_late_ratio'])} at the end of training (best validation {p['metric']} "
-            f"{about(m['best_score'])}).")  # fmt: skip
+    p = _closest(pairs, "g", length=length)
+    m = p.mitigated
+    return (f"in the zoo's length-{p.length} run of `{m.model}` on {p.dataset}, the gradient reaching the first "
+            f"input steps against the last ones went from about {about(m.early_late_ratio_init)} at initialization to "
+            f"about {about(m.early_late_ratio)} at the end of training (best validation {p.metric} "
+            f"{about(m.best_score)}).")  # fmt: skip
 
 
 def _names(items) -> str:
@@ -163,7 +167,7 @@ def _use(advises) -> str:
     return f"Use {ADVICE['relu']}" + (f" with {_names(rest)}." if rest else ".")
 
 
-def suggestions(d, parts, evidence: dict) -> list[dict]:
+def suggestions(d, parts, evidence: Evidence) -> list[dict]:
     """Ranked suggestions for a `Diagnosis` `d` of a model with `Anatomy` `parts`.
 
     Each has `fix` (the evidence it cites) and `advises` (the zoo fixes it
@@ -205,7 +209,7 @@ def suggestions(d, parts, evidence: dict) -> list[dict]:
         advises = missing("relu", "he_init", "batch_norm")
         if advises:
             add("he_relu_bn", advises, _use(advises), "; ".join(why) + f": {lost}.", vanishing / weights)
-        if evidence.get("fixes", {}).get("selu_lecun"):
+        if evidence.pairs("selu_lecun"):
             add("selu_lecun", ["self_normalization"], "Or use SELU activations with LeCun-normal init (`kernel_initializer=\"lecun_normal\"`), "
                 "which keep activations normalized without normalization layers.", "; ".join(why) + f": {lost}.",
                 vanishing / weights)  # fmt: skip
@@ -299,12 +303,12 @@ def _explosion_words(d) -> str:
     return f"the first weight layer's gradient is {about(b['ratio'])} times the last's"
 
 
-def _dead_sentence(evidence: dict) -> str:
-    pairs = [p for p in evidence.get("fixes", {}).get("he_relu_bn", {}).get("pairs", []) if p["mitigated"]["dead"] is not None]
+def _dead_sentence(evidence: Evidence) -> str:
+    pairs = [p for p in evidence.pairs("he_relu_bn") if p.mitigated.dead is not None]
     if not pairs:
         return evidence_sentence(evidence, "he_relu_bn")
-    p = _pick({"fixes": {"g": {"pairs": pairs}}}, "g")
-    m = p["mitigated"]
-    return (f"in the zoo's `{m['model']}` on {p['dataset']} (He init, BatchNorm before each ReLU), {percent(m['dead'])} of "
-            f"ReLU units were dead at the end of training, and it reached a best validation {p['metric']} of "
-            f"{about(m['best_score'])} (chance {about(p['chance'])}).")  # fmt: skip
+    p = _closest(pairs, "g")
+    m = p.mitigated
+    return (f"in the zoo's `{m.model}` on {p.dataset} (He init, BatchNorm before each ReLU), {percent(m.dead)} of "
+            f"ReLU units were dead at the end of training, and it reached a best validation {p.metric} of "
+            f"{about(m.best_score)} (chance {about(p.chance)}).")  # fmt: skip

@@ -10,6 +10,8 @@ zeros were clamped or non-finite values left out.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +39,28 @@ def _new_figure(width, height):
     return fig
 
 
+# Off inside `names_only()`: rendering and quantizing the PNGs is nearly all of a report's time.
+_RENDER = contextvars.ContextVar("gradzoo_render_figures", default=True)
+
+
+@contextlib.contextmanager
+def names_only():
+    """Inside this block figures are laid out and captioned but no PNG is rendered or written.
+
+    `gradzoo regenerate --check` compares a report's text and its figures' names
+    with the committed ones (PNG bytes vary with the matplotlib version), so it
+    needs the names and captions the figure functions return, not the pixels.
+    """
+    token = _RENDER.set(False)
+    try:
+        yield
+    finally:
+        _RENDER.reset(token)
+
+
 def _save(fig, path: Path) -> Path:
+    if not _RENDER.get():
+        return Path(path)
     return save_figure_atomic(fig, path, FIGURE_DPI)
 
 

@@ -37,6 +37,7 @@ from gradzoo.benchmarks.errors import UserError
 from gradzoo.benchmarks.harness.records import RECORDS_SUBDIR, RunRecord, scan
 from gradzoo.benchmarks.reporting.figures import (
     LOG_FLOOR,
+    names_only,
     figure_activations,
     figure_curves,
     figure_global_norm,
@@ -156,11 +157,16 @@ def _group_by(records, key) -> dict:
     return out
 
 
-def build_report(results_dir) -> dict:
+def build_report(results_dir, *, tables: bool = True, render: bool = True) -> dict:
     """Writes `report.md`, `report.html`, the tables, the claims and `figures/*.png` from the records.
 
     Args:
         results_dir: the directory `gradzoo run --out` wrote (it holds `records/`).
+        tables: also write the tables and the claims (`gradzoo regenerate` writes
+            them in steps of their own). Defaults to `True`.
+        render: render the figures and write `report.html`; with `False` only
+            `report.md` is written, naming the figures it would draw (what
+            `gradzoo regenerate --check` compares). Defaults to `True`.
 
     Returns:
         A dict of paths: `markdown`, `html`, `figures_dir`, `figures` (a list of
@@ -171,13 +177,23 @@ def build_report(results_dir) -> dict:
         UserError: one sentence, if `results_dir` is missing, is a file, or
             holds no readable record.
     """
-    from gradzoo.benchmarks.analysis.claims import claims_markdown, evaluate_claims, suites_of, write_claims
+    from gradzoo.benchmarks.analysis.claims import evaluate_claims, suites_of, write_claims
 
     records, problems = check_results_dir(results_dir)
     out = Path(results_dir)
-    paths = dict(write_tables(out, records))
+    paths = dict(write_tables(out, records)) if tables else {}
     claim_results = evaluate_claims(records, suites_of(records, out))
-    paths.update(write_claims(out, records, claim_results))
+    if tables:
+        paths.update(write_claims(out, records, claim_results))
+    if not render:
+        with names_only():
+            return _write_report(out, records, problems, claim_results, paths, render=False)
+    return _write_report(out, records, problems, claim_results, paths, render=True)
+
+
+def _write_report(out: Path, records, problems, claim_results, paths: dict, render: bool) -> dict:
+    from gradzoo.benchmarks.analysis.claims import claims_markdown
+
     figures_dir = out / FIGURES_SUBDIR
     figures_dir.mkdir(exist_ok=True)
     drawn: list[Path] = []
@@ -234,12 +250,13 @@ def build_report(results_dir) -> dict:
     if tuning_blocks:
         md += ["## Tuning", "", *tuning_blocks]
 
-    for stale in figures_dir.glob("*.png"):
-        if stale not in drawn:
-            stale.unlink()
     text = "\n".join(md).rstrip("\n") + "\n"
     paths["markdown"] = write_atomic(out / "report.md", text)
-    paths["html"] = write_atomic(out / "report.html", markdown_to_html(text, figures_dir))
+    if render:
+        for stale in figures_dir.glob("*.png"):
+            if stale not in drawn:
+                stale.unlink()
+        paths["html"] = write_atomic(out / "report.html", markdown_to_html(text, figures_dir))
     paths["figures_dir"] = figures_dir
     paths["figures"] = drawn
     paths["skipped"] = problems

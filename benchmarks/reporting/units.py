@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import re
 from collections import Counter
@@ -152,6 +151,7 @@ def provenance_lines(records: list[RunRecord]) -> list[str]:
     created = sorted(r.created for r in records)
     if created:
         lines.append(f"- Runs recorded: {md_escape(created[0])}" + (f" to {md_escape(created[-1])}" if created[-1] != created[0] else "") + " (UTC).")
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    lines.append(f"- Report generated: {now} (UTC), from {len(records)} records in `{RECORDS_SUBDIR}/`.")
+    # As of the newest record, not the clock: the same records give the same bytes, which `gradzoo regenerate --check` compares.
+    newest = f" as of the newest record ({md_escape(created[-1])} UTC)" if created else ""
+    lines.append(f"- Report generated{newest} from {len(records)} records in `{RECORDS_SUBDIR}/`.")
     return lines

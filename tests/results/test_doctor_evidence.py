@@ -1,5 +1,5 @@
-"""The doctor's shipped evidence is generated from the reference records, pair by pair, and
-regenerating it from `results/` gives the same file."""
+"""The doctor's shipped evidence is generated from the reference records, pair by pair (that
+regenerating it from `results/` gives the same file is `tests/results/test_derived_files.py`)."""
 
 import dataclasses
 from pathlib import Path
@@ -7,23 +7,16 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, make_record, temporal_log
 
-from gradzoo.benchmarks.doctor.evidence import SHIPPED, build_evidence, classify, evidence_text, load_evidence, pair_entries
+from gradzoo.benchmarks.doctor.evidence import classify, load_evidence, pair_entries
 
-
-
-def test_the_shipped_evidence_is_what_the_reference_records_give():
-    if not (ROOT / "results" / "records").is_dir():
-        pytest.skip("no reference records in results/")
-    document, _ = build_evidence(ROOT / "results")
-    assert SHIPPED.read_text() == evidence_text(document), "run `python -m gradzoo.benchmarks.doctor.evidence` to regenerate it"
 
 
 def test_the_shipped_evidence_backs_the_main_fixes():
-    fixes = load_evidence()["fixes"]
+    evidence = load_evidence()
     for key in ("he_relu_bn", "residual", "gated_rnn"):
-        assert fixes[key]["pairs"], key
-        pair = fixes[key]["pairs"][0]
-        assert pair["baseline"]["model"] and pair["mitigated"]["model"] and pair["seeds"] >= 1
+        assert evidence.pairs(key), key
+        pair = evidence.pairs(key)[0]
+        assert pair.baseline.model and pair.mitigated.model and pair.seeds >= 1
 
 
 def _with(record, name, family="mlp", **defaults):
@@ -58,9 +51,9 @@ def test_pairs_are_filed_under_the_fix_that_tells_them_apart():
     entries, skipped = pair_entries([base, he])
     assert skipped == [] and len(entries) == 1
     e = entries[0]
-    assert e["fix"] == "he_relu_bn" and e["depth"] == 20 and e["weight_layers"] == 2 and e["seeds"] == 1
-    assert e["baseline"]["first_last_ratio"] == 1e-17 and e["mitigated"]["first_last_ratio"] == 18.0
-    assert e["baseline"]["best_score"] == 0.09 and e["mitigated"]["verdict"] == "healthy"
+    assert e.fix == "he_relu_bn" and e.depth == 20 and e.weight_layers == 2 and e.seeds == 1
+    assert e.baseline.first_last_ratio == 1e-17 and e.mitigated.first_last_ratio == 18.0
+    assert e.baseline.best_score == 0.09 and e.mitigated.verdict == "healthy"
 
 
 def test_a_swept_clipnorm_is_clipping_evidence_with_the_gradient_through_time():
@@ -70,9 +63,24 @@ def test_a_swept_clipnorm_is_clipping_evidence_with_the_gradient_through_time():
                      temporal=temporal_log([0.3, 1e-20]))  # fmt: skip
     other = make_record("rnn_simple", sweep={"dataset.length": 20, "optimizer.clipnorm": 1.0}, clipnorm=1.0)
     entries, _ = pair_entries([off, on, other])
-    assert [e["fix"] for e in entries] == ["clipping"]
+    assert [e.fix for e in entries] == ["clipping"]
     e = entries[0]
-    assert e["baseline"]["clipping"] is None and e["mitigated"]["clipping"] == "clipnorm=1"
-    assert e["mitigated"]["clip_rate"] == 0.4 and e["baseline"]["peak_global_norm"] == 2e3
-    assert e["baseline"]["early_late_ratio_init"] == 0.3 and e["baseline"]["early_late_ratio"] == 1e-30
-    assert e["baseline"]["verdict"] == "exploding"
+    assert e.baseline.clipping is None and e.mitigated.clipping == "clipnorm=1"
+    assert e.mitigated.clip_rate == 0.4 and e.baseline.peak_global_norm == 2e3
+    assert e.baseline.early_late_ratio_init == 0.3 and e.baseline.early_late_ratio == 1e-30
+    assert e.baseline.verdict == "exploding"
+
+
+def test_the_shipped_evidence_reads_through_its_type_and_writes_back_the_same_bytes():
+    from gradzoo.benchmarks.doctor.evidence import SHIPPED, evidence_text
+
+    assert evidence_text(load_evidence()) == SHIPPED.read_text()
+
+
+def test_an_evidence_file_with_a_renamed_field_is_refused(tmp_path):
+    import pydantic
+
+    path = tmp_path / "evidence.json"
+    path.write_text(load_evidence().model_dump_json().replace('"first_last_ratio"', '"first_last"'))
+    with pytest.raises(pydantic.ValidationError, match="first_last"):
+        load_evidence(path)

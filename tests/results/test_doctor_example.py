@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from gradzoo.benchmarks.doctor.example import EPOCHS, TARGET, current_block
+from gradzoo.benchmarks.doctor.example import EPOCHS, EXAMPLE
 
 from helpers import ROOT
 
@@ -29,8 +29,8 @@ def _words_and_numbers(text: str) -> tuple[list[str], list[float]]:
 def test_the_manuals_example_is_what_the_script_prints():
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the manual's example was generated on the tensorflow backend")
-    block = current_block((ROOT / TARGET).read_text())
-    assert block is not None, f"{TARGET} lost its doctor-example markers"
+    block = EXAMPLE.current(EXAMPLE.path(ROOT).read_text())
+    assert block is not None, f"{EXAMPLE.file} lost its doctor-example markers"
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run([sys.executable, "-m", "gradzoo.benchmarks.doctor.example", "--print"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gradzoo.benchmarks.reporting.readme import current_block, headline_markdown
+from gradzoo.benchmarks.reporting.readme import HEADLINE, headline_markdown
 
 from helpers import ROOT
 
@@ -13,7 +13,7 @@ from helpers import ROOT
 def test_readme_headline_matches_the_reference_records():
     if not (ROOT / "results" / "records").is_dir():
         pytest.skip("no reference records in results/")
-    block = current_block((ROOT / "README.md").read_text())
+    block = HEADLINE.current(HEADLINE.path(ROOT).read_text())
     assert block is not None, "README.md lost its headline markers"
     assert block == headline_markdown(ROOT / "results"), "run `python -m gradzoo.benchmarks.reporting.readme` to regenerate the headline"
 

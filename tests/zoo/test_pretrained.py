@@ -91,6 +91,26 @@ def test_shipped_model_matches_hash_and_reproduces_test_scores(name):
         assert scores[key] == pytest.approx(expected, rel=0.01, abs=tolerance), key
 
 
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_loads_without_a_warning(name, caplog, capfd):
+    # Keras warns through `warnings` ("Skipping variable loading for optimizer ...") and may log or print
+    # (its io_utils); a user importing a zoo model should see none of it.
+    import logging
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        model = zoo.load_pretrained(name)
+    assert [str(w.message) for w in caught] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    out, err = capfd.readouterr()
+    assert "Skipping" not in out + err and "warn" not in (out + err).lower()
+    # Compiled as it was trained: its loss, its metric and an optimizer at the tuned learning rate.
+    info = zoo.pretrained_info(name)
+    assert model.optimizer is not None and model.loss is not None
+    assert float(model.optimizer.learning_rate) == pytest.approx(info["optimizer"]["learning_rate"])
+
+
 def test_mitigated_models_beat_their_baselines():
     for name in SHIPPED:
         info = zoo.pretrained_info(name)
@@ -216,3 +236,40 @@ def test_cli_errors_are_one_sentence(capsys, argv, match):
     err = capsys.readouterr().err
     assert match in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_manifest_reads_through_its_type_and_writes_back_the_same_bytes():
+    from gradzoo.zoo.manifest import ManifestEntry, manifest_text, read_manifest
+
+    path = pretrained.WEIGHTS_DIR / "manifest.json"
+    manifest = read_manifest(path)
+    assert list(manifest.models) == SHIPPED and all(isinstance(e, ManifestEntry) for e in manifest.models.values())
+    assert manifest_text(manifest) == path.read_text()
+
+
+def test_a_manifest_with_a_renamed_field_or_another_schema_is_refused(tmp_path, monkeypatch):
+    import pydantic
+
+    text = (pretrained.WEIGHTS_DIR / "manifest.json").read_text()
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(pretrained, "_manifest_cache", {"key": None, "entries": {}})
+    (tmp_path / "manifest.json").write_text(text.replace('"sha256":', '"sha":', 1))
+    with pytest.raises(pydantic.ValidationError, match="sha256"):
+        zoo.list_pretrained()
+    (tmp_path / "manifest.json").write_text(text.replace('"schema": 1', '"schema": 2', 1))
+    with pytest.raises(ValueError, match="manifest schema 2; this gradzoo reads schema 1"):
+        zoo.list_pretrained()
+
+
+def test_cli_lists_and_shows_a_registered_model_by_its_own_info(tmp_path, capsys):
+    name = _small_shipped()
+    info = zoo.pretrained_info(name)
+    copy = tmp_path / "copy.keras"
+    shutil.copy(info["path"], copy)
+    zoo.register_pretrained("copy.local", path=copy, sha256=info["sha256"], info={"dataset": "mnist1d", "note": "mine"})
+    assert zoo.pretrained.pretrained_entry("copy.local") is None and zoo.pretrained.pretrained_entry(name).sha256 == info["sha256"]
+    assert main(["pretrained"]) == 0
+    assert "copy.local" in capsys.readouterr().out
+    assert main(["pretrained", "show", "copy.local"]) == 0
+    out = capsys.readouterr().out
+    assert "copy.local  (registered)" in out and "dataset=mnist1d, note=mine" in out and str(copy) in out

@@ -12,6 +12,7 @@ from gradzoo.benchmarks.doctor import diagnose
 from gradzoo.benchmarks.doctor.anatomy import anatomy
 from gradzoo.benchmarks.doctor.diagnosis import layer_regions, time_regions, where
 from gradzoo.benchmarks.doctor.prepare import infer_loss
+from gradzoo.benchmarks.doctor.evidence_types import Evidence
 from gradzoo.benchmarks.doctor.suggest import strength, suggestions
 
 
@@ -194,11 +195,11 @@ def _pair(fix, family, b_verdict, m_verdict, b_score, m_score, depth=20):
 
 
 def test_suggestions_rank_by_coverage_and_strength_and_cite_the_closest_pair():
-    evidence = {"fixes": {
-        "he_relu_bn": {"pairs": [_pair("he_relu_bn", "mlp", "vanishing", "healthy", 0.1, 0.35, depth=20),
-                                 _pair("he_relu_bn", "mlp", "vanishing", "healthy", 0.1, 0.5, depth=5)]},
-        "residual": {"pairs": [_pair("residual", "cnn", "exploding", "healthy", 0.1, 0.6, depth=56)]},
-    }}  # fmt: skip
+    evidence = Evidence.model_validate({"fixes": {
+        "he_relu_bn": {"title": "he", "pairs": [_pair("he_relu_bn", "mlp", "vanishing", "healthy", 0.1, 0.35, depth=20),
+                                                _pair("he_relu_bn", "mlp", "vanishing", "healthy", 0.1, 0.5, depth=5)]},
+        "residual": {"title": "residual", "pairs": [_pair("residual", "cnn", "exploding", "healthy", 0.1, 0.6, depth=56)]},
+    }})  # fmt: skip
     # Same-family evidence that turned the verdict counts fully; another family's counts half.
     assert strength(evidence, "he_relu_bn", "mlp") == pytest.approx(0.5 + 0.5 * 0.65)
     assert strength(evidence, "residual", "mlp") == pytest.approx(0.5 * (0.5 + 0.5 * 1.0))
@@ -216,7 +217,7 @@ def test_suggestions_rank_by_coverage_and_strength_and_cite_the_closest_pair():
     # 12 weight layers are closer to the depth-20 pair (21 weight layers) than to depth 5 (6) on a log scale.
     assert "depth-20 MLP pair" in top["evidence"] and "1e-10 to about 2" in top["evidence"] and "0.1 to 0.35" in top["evidence"]
     assert "depth-56 CNN pair" in d.suggestions[1]["evidence"]
-    assert suggestions(d, anatomy(model), {"fixes": {}})[0]["evidence"].startswith("gradzoo's reference records hold no run")
+    assert suggestions(d, anatomy(model), Evidence())[0]["evidence"].startswith("gradzoo's reference records hold no run")
 
 
 def test_json_is_strict_and_the_html_page_is_self_contained(tmp_path):
