@@ -10,7 +10,7 @@ optimizer = zoo.make_optimizer(zoo.get_spec("rnn_lstm").optimizer)
 ```
 """
 
-from gradzoo.zoo.registry import ModelSpec, architecture_name, build, get_spec, list_models, pairs, register
+from gradzoo.zoo.registry import ModelSpec, architecture_name, build, get_spec, list_models, measured_through, pairs, register
 from gradzoo.zoo.components import make_optimizer
 
 # Importing the family modules registers their models.
@@ -19,5 +19,5 @@ from gradzoo.zoo import cnn as _cnn  # noqa: F401,E402
 from gradzoo.zoo import rnn as _rnn  # noqa: F401,E402
 from gradzoo.zoo.pretrained import list_pretrained, load_pretrained, pretrained_info, register_pretrained  # noqa: E402
 
-__all__ = ["ModelSpec", "architecture_name", "build", "get_spec", "list_models", "pairs", "register", "make_optimizer",
+__all__ = ["ModelSpec", "architecture_name", "build", "get_spec", "list_models", "measured_through", "pairs", "register", "make_optimizer",
            "list_pretrained", "pretrained_info", "load_pretrained", "register_pretrained"]

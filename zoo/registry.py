@@ -173,6 +173,19 @@ def get_spec(name: str) -> ModelSpec:
         ) from None
 
 
+def measured_through(name: str) -> frozenset[str]:
+    """What a model's gradient can be measured through: `"layers"`, and `"time"` for a recurrent net.
+
+    The harness's instruments ask this to decide which of them apply to a run.
+
+    Raises:
+        ValueError: `name` is not a registered model.
+    """
+    # Bridge: derived from the family until each model declares what it is measured through (a change
+    # made in parallel on another branch); the merge takes that version.
+    return frozenset({"layers", "time"} if get_spec(name).family == "rnn" else {"layers"})
+
+
 def pairs() -> list[tuple[str, str]]:
     """Every (baseline, mitigated) pair, grouped by baseline in registration order."""
     return [
