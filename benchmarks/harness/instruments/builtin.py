@@ -80,7 +80,7 @@ class Activations(Instrument):
     def make_callback(self):
         from gradzoo.benchmarks.harness.instruments.activations import ActivationStats
 
-        return ActivationStats(self.context.probe_x)
+        return ActivationStats(self.context.probe_x, log_dir=self.context.log_dir)
 
 
 class GradientThroughTime(Instrument):
