@@ -5,7 +5,9 @@
 `gradients.csv.gz` (one row per run, epoch and layer, gzip-compressed), and `comparison.csv` /
 `comparison.md` (each baseline beside its mitigated partner, evaluation runs
 only, mean ± std over seeds, the difference, the verdicts and what each model
-was tuned over). Nothing here is typed by hand: rerun it and the tables follow
+was tuned over). Every registered instrument (`gradzoo.benchmarks.harness.instruments`) adds its
+`columns` to `convergence.csv`, its `compared` ones to the comparison and its `layer_columns` to
+`gradients.csv.gz`. Nothing here is typed by hand: rerun it and the tables follow
 the records. Every file is written atomically.
 """
 
