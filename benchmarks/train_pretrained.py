@@ -75,7 +75,7 @@ def gradient_summary(record) -> dict | None:
     if g is None:
         return None
     epochs = len(g.epoch.mean)
-    t = record.temporal
+    t, a = record.temporal, record.activations
     return {
         "layers": [{"name": layer.name, "kind": layer.kind, "num_params": layer.num_params} for layer in g.layers],
         "verdict": verdicts.verdict(record),
@@ -84,10 +84,10 @@ def gradient_summary(record) -> dict | None:
         "global_norm_max": [_sig(v) for v in g.epoch.global_pre_max],
         "clip_rate": [_sig(v) for v in g.epoch.clip_rate],
         "layer_norm_mean": [[_sig(v) for v in row] for row in g.epoch.mean],
-        "activations": {
-            "layers": [{"name": a.name, "activation": a.activation} for a in g.activations.layers],
-            "saturation_level": g.activations.saturation_level,
-            "per_epoch": [[_sig(v) for v in row] for row in g.activations.per_epoch],
+        "activations": None if a is None else {
+            "layers": [{"name": layer.name, "activation": layer.activation} for layer in a.layers],
+            "saturation_level": a.saturation_level,
+            "per_epoch": [[_sig(v) for v in row] for row in a.per_epoch],
         },
         "temporal": None if t is None or not t.profiles else {
             "epochs": t.epochs,

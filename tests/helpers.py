@@ -45,8 +45,11 @@ def make_record(model="mlp_sigmoid_deep", role="baseline", ratio=1e-9, *, best=0
         clipped=[False],
         epoch=EpochStats(min=[[ratio, 5.0, 1.0]], mean=[[ratio, 5.0, 1.0]], max=[[ratio, 5.0, 1.0]],
                          global_pre_mean=[peak], global_pre_max=[peak], clip_rate=[0.4 if clipnorm else 0.0]),
-        activations=ActivationLog(layers=[], saturation_level=0.99, per_epoch=[]), nonfinite_step=diverged_step, steps_seen=1,
+        nonfinite_step=diverged_step, steps_seen=1,
     )  # fmt: skip
+    instruments = {"gradient_norms": gradients, "activations": ActivationLog(layers=[], saturation_level=0.99, per_epoch=[])}
+    if temporal is not None:
+        instruments["temporal"] = temporal
     return RunRecord(
         run_id=f"{model}-{seed}-{group}-{sorted((sweep or {}).items())}",
         created="2026-01-01T00:00:00+00:00",
@@ -66,8 +69,7 @@ def make_record(model="mlp_sigmoid_deep", role="baseline", ratio=1e-9, *, best=0
                         test_metric=test, test_metrics={}, steps_to_target=None if epochs_to_target is None else 10 * epochs_to_target,
                         epochs_to_target=epochs_to_target, seconds_to_target=None, train_s=1.0, fit_s=1.0, setup_s=0.1,
                         samples_per_s=100.0, num_params=22),  # fmt: skip
-        gradients=gradients,
-        temporal=temporal,
+        instruments=instruments,
         tuning=tuning,
     )
 

@@ -5,7 +5,9 @@
 `gradients.csv.gz` (one row per run, epoch and layer, gzip-compressed), and `comparison.csv` /
 `comparison.md` (each baseline beside its mitigated partner, evaluation runs
 only, mean ± std over seeds, the difference, the verdicts and what each model
-was tuned over). Nothing here is typed by hand: rerun it and the tables follow
+was tuned over). Every registered instrument (`gradzoo.benchmarks.harness.instruments`) adds its
+`columns` to `convergence.csv`, its `compared` ones to the comparison and its `layer_columns` to
+`gradients.csv.gz`. Nothing here is typed by hand: rerun it and the tables follow
 the records. Every file is written atomically.
 """
 
@@ -17,17 +19,30 @@ from pathlib import Path
 
 from gradzoo.benchmarks.analysis import verdicts
 from gradzoo.benchmarks.analysis.formatting import format_mean_std, format_number, md_cell, md_code, md_escape
+from gradzoo.benchmarks.harness.instruments import registered
 from gradzoo.benchmarks.harness.records import RunRecord, scan
 from gradzoo.benchmarks.storage import write_atomic
 
-CONVERGENCE_COLUMNS = [
+# The run's own columns; every registered instrument's `columns` follow `verdict` (see `convergence_columns`).
+RUN_COLUMNS = [
     "suite", "group", "phase", "sweep", "tuned_over", "pair", "model", "registry_model", "role", "dataset", "seed",
     "epochs", "epochs_run", "final_train_loss", "final_val_loss", "metric_name", "metric_mode", "chance", "target",
     "final_val_metric", "best_val_metric", "test_metric", "steps_to_target", "epochs_to_target", "seconds_to_target",
-    "diverged", "diverged_step", "verdict", "grad_ratio_first_last", "temporal_ratio_early_late",
-    "max_global_grad_norm", "clip_rate", "optimizer", "precision", "backend", "train_s", "setup_s", "samples_per_s",
+    "diverged", "diverged_step", "verdict", "optimizer", "precision", "backend", "train_s", "setup_s", "samples_per_s",
     "num_params", "resumed_at_epoch", "run_id",
 ]  # fmt: skip
+_GRADIENT_ROW_COLUMNS = ["run_id", "suite", "group", "phase", "sweep", "model", "role", "seed", "epoch", "layer"]
+
+
+def convergence_columns() -> list[str]:
+    """The columns of `convergence.csv` (before the swept keys): the run's, with the instruments' after `verdict`."""
+    at = RUN_COLUMNS.index("verdict") + 1
+    return RUN_COLUMNS[:at] + [c for i in registered() for c in i.columns] + RUN_COLUMNS[at:]
+
+
+def gradient_columns() -> list[str]:
+    """The columns of `gradients.csv.gz`: which run, epoch and layer, then every instrument's `layer_columns`."""
+    return _GRADIENT_ROW_COLUMNS + [c for i in registered() for c in i.layer_columns]
 
 
 def _optimizer_text(record: RunRecord) -> str:
@@ -48,53 +63,51 @@ def convergence_row(r: RunRecord) -> dict:
         "target": d.target, "final_val_metric": s.final_val_metric, "best_val_metric": r.best_score,
         "test_metric": s.test_metric, "steps_to_target": s.steps_to_target, "epochs_to_target": s.epochs_to_target,
         "seconds_to_target": s.seconds_to_target, "diverged": r.diverged, "diverged_step": r.diverged_step,
-        "verdict": verdicts.verdict(r), "grad_ratio_first_last": r.first_last_ratio(),
-        "temporal_ratio_early_late": r.temporal_ratio, "max_global_grad_norm": r.peak_global_norm,
-        "clip_rate": r.clip_rate, "optimizer": _optimizer_text(r), "precision": c.precision, "backend": c.backend,
+        "verdict": verdicts.verdict(r), "optimizer": _optimizer_text(r), "precision": c.precision, "backend": c.backend,
         "train_s": s.train_s, "setup_s": s.setup_s, "samples_per_s": s.samples_per_s, "num_params": s.num_params,
         "resumed_at_epoch": s.resumed_at_epoch, "run_id": r.run_id,
     }  # fmt: skip
+    for instrument in registered():
+        log = r.instruments.get(instrument.key)
+        row.update(dict.fromkeys(instrument.columns) if log is None else instrument.table_columns(log))
     for key, value in c.sweep.items():
         row[key] = value
     return row
 
 
 def convergence_table(records):
-    """One row per run: the columns of `CONVERGENCE_COLUMNS` plus one per swept key."""
+    """One row per run: the columns of `convergence_columns()` plus one per swept key."""
     import pandas as pd
 
+    columns = convergence_columns()
     table = pd.DataFrame([convergence_row(r) for r in records])
     if table.empty:
-        return pd.DataFrame(columns=CONVERGENCE_COLUMNS)
-    extra = [k for k in table.columns if k not in CONVERGENCE_COLUMNS]
-    return table[CONVERGENCE_COLUMNS + extra]
+        return pd.DataFrame(columns=columns)
+    extra = [k for k in table.columns if k not in columns]
+    return table[columns + extra]
 
 
 def gradients_table(records):
-    """Tidy per-epoch gradient norms: one row per run, epoch and layer."""
+    """Tidy per-epoch, per-layer values (gradient norms and every instrument's `layer_columns`): one row per run, epoch and layer."""
     import pandas as pd
 
     rows = []
     for r in records:
-        g = r.gradients
-        if g is None:
-            continue
         c = r.config
-        for e, (mins, means, maxs) in enumerate(zip(g.epoch.min, g.epoch.mean, g.epoch.max), start=1):
-            for layer, lo, mean, hi in zip(g.layers, mins, means, maxs):
-                rows.append({
-                    "run_id": r.run_id, "suite": c.suite, "group": c.group, "phase": c.phase, "sweep": r.sweep_label,
-                    "model": r.label, "role": r.model.role, "seed": c.seed, "epoch": e, "layer": layer.name,
-                    "depth_index": layer.depth_index, "kind": layer.kind,
-                    "grad_norm_min": lo, "grad_norm_mean": mean, "grad_norm_max": hi,
-                })  # fmt: skip
-    columns = ["run_id", "suite", "group", "phase", "sweep", "model", "role", "seed", "epoch", "layer", "depth_index",
-               "kind", "grad_norm_min", "grad_norm_mean", "grad_norm_max"]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+        run = {"run_id": r.run_id, "suite": c.suite, "group": c.group, "phase": c.phase, "sweep": r.sweep_label,
+               "model": r.label, "role": r.model.role, "seed": c.seed}  # fmt: skip
+        by_place: dict = {}  # (epoch, layer) -> row, in the order instruments first name them
+        for instrument in registered():
+            log = r.instruments.get(instrument.key)
+            for values in instrument.layer_rows(log) if log is not None and instrument.layer_columns else []:
+                by_place.setdefault((values["epoch"], values["layer"]), dict(run)).update(values)
+        rows += by_place.values()
+    return pd.DataFrame(rows, columns=gradient_columns())
 
 
-_COMPARED = ["best_val_metric", "final_val_metric", "steps_to_target", "grad_ratio_first_last",
-             "temporal_ratio_early_late", "train_s"]  # fmt: skip
+def compared_columns() -> list[str]:
+    """The columns the comparison sets side by side: scores, every instrument's `compared`, then the time."""
+    return ["best_val_metric", "final_val_metric", "steps_to_target", *(c for i in registered() for c in i.compared), "train_s"]
 
 
 def tuning_text(tuned_over) -> str:
@@ -126,7 +139,7 @@ def comparison_table(convergence):
                     "baseline_tuning": tuning_text(base.tuned_over), "mitigated_tuning": tuning_text(mit.tuned_over),
                     "baseline_optimizer": base.optimizer.iloc[0], "mitigated_optimizer": mit.optimizer.iloc[0],
                 }  # fmt: skip
-                for col in _COMPARED:
+                for col in compared_columns():
                     b = pd.to_numeric(base[col], errors="coerce")
                     m = pd.to_numeric(mit[col], errors="coerce")
                     row[f"baseline_{col}_mean"], row[f"baseline_{col}_std"] = b.mean(), b.std(ddof=0)
@@ -146,7 +159,8 @@ def comparison_markdown(comparison) -> str:
     """The comparison as a Markdown table (mean ± std over seeds)."""
     header = ["suite", "group", "sweep", "dataset", "metric", "baseline", "mitigated", "seeds",
               "best val (baseline)", "best val (mitigated)", "diff", "reached target",
-              "grad ratio first/last layer", "grad ratio early/late steps", "verdicts", "tuned over", "optimizer"]  # fmt: skip
+              *(title for i in registered() for title in i.compared.values()), "verdicts", "tuned over", "optimizer"]  # fmt: skip
+    measured = [col for i in registered() for col in i.compared]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in comparison.iterrows():
         better = "higher" if r.metric_mode == "max" else "lower"
@@ -160,8 +174,7 @@ def comparison_markdown(comparison) -> str:
             format_mean_std(r.mitigated_best_val_metric_mean, r.mitigated_best_val_metric_std),
             format_number(r.best_val_metric_diff),
             f"{r.baseline_reached_target} vs {r.mitigated_reached_target}",
-            f"{format_number(r.baseline_grad_ratio_first_last_mean)} vs {format_number(r.mitigated_grad_ratio_first_last_mean)}",
-            f"{format_number(r.baseline_temporal_ratio_early_late_mean)} vs {format_number(r.mitigated_temporal_ratio_early_late_mean)}",
+            *(f"{format_number(r[f'baseline_{col}_mean'])} vs {format_number(r[f'mitigated_{col}_mean'])}" for col in measured),
             f"{r.baseline_verdict} vs {r.mitigated_verdict}", tuned,
             f"{md_code(r.baseline_optimizer)} vs {md_code(r.mitigated_optimizer)}",
         ]

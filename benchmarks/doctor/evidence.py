@@ -97,12 +97,12 @@ def _median(values):
 
 def _unit_fraction(record: RunRecord, kind: str):
     """The mean saturated (`kind="saturated"`) or dead (`"dead"`) fraction over the layers at the last epoch."""
-    g = record.gradients
-    if g is None or not g.activations.per_epoch:
+    a = record.activations
+    if a is None or not a.per_epoch:
         return None
     wanted = ("relu",) if kind == "dead" else ("sigmoid", "tanh")
-    last = g.activations.per_epoch[-1]
-    values = [v for layer, v in zip(g.activations.layers, last) if layer.activation in wanted and v is not None]
+    last = a.per_epoch[-1]
+    values = [v for layer, v in zip(a.layers, last) if layer.activation in wanted and v is not None]
     return statistics.mean(values) if values else None
 
 

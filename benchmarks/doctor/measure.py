@@ -3,11 +3,11 @@
 At the given weights (initialization, or whatever was loaded), per-layer
 gradient norms from plain forward/backward passes that update nothing
 (`gradzoo.benchmarks.harness.instruments.autodiff.loss_and_gradients`). Then a probe training of
-`steps` steps with a real `model.fit` and the `GradientRecorder` on a copy of
-the model, with the model's own loss and optimizer: every step's per-layer
-norms and global norm before and after clipping. Around the probe, the
-saturated and dead unit fractions (`ActivationProbe`) and, for recurrent
-layers fed float sequences, the gradient through time (`TemporalProbe`).
+`steps` steps with a real `model.fit` on a copy of the model, with the model's
+own loss and optimizer, running the harness's registered instruments: every
+step's per-layer norms and global norm before and after clipping, the
+saturated and dead unit fractions before and after the probe and, for
+recurrent layers fed float sequences, the gradient through time.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import keras
 import numpy as np
 
 from gradzoo.benchmarks.doctor.anatomy import model_type
-from gradzoo.benchmarks.harness.instruments.activations import ActivationProbe
+from gradzoo.benchmarks.harness.instruments import Context, registered
 from gradzoo.benchmarks.harness.instruments.autodiff import loss_and_gradients
 from gradzoo.benchmarks.harness.instruments.gradnorms import gradient_stats, layer_groups
-from gradzoo.benchmarks.harness.instruments.recorder import GradientRecorder
+from gradzoo.benchmarks.harness.instruments.temporal import early_late_ratio
+from gradzoo.benchmarks.harness.records import ACTIVATIONS, GRADIENT_NORMS, TEMPORAL
 from gradzoo.benchmarks.harness.run.run_one import PROBE_EXAMPLES  # the harness's activation and temporal probe size
-from gradzoo.benchmarks.harness.instruments.temporal import EDGE_FRACTION, TemporalProbe, early_late_ratio
 
 INIT_BATCHES = 2  # batches averaged for the norms at the given weights
 
@@ -48,6 +48,8 @@ class Measurements:
         temporal: for recurrent nets on float sequences: `init` and `after`
             (|dL/dx_t| per step), `init_ratio`, `after_ratio` (early/late), or `None`.
         notes: sentences about what could not be measured and why.
+        instruments: the logs (plain JSON) of every other registered
+            instrument that applied, by key.
     """
 
     layers: list
@@ -56,6 +58,7 @@ class Measurements:
     activations: dict | None
     temporal: dict | None
     notes: list
+    instruments: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -95,6 +98,11 @@ def measure(model, copy, setup: dict, x, y, steps: int, batch_size: int, seed: i
             run_eagerly: bool = False) -> Measurements:  # fmt: skip
     """Measures `model` at its weights and trains `copy` (if any) for `steps` steps.
 
+    The probe training runs every registered instrument that applies
+    (`gradzoo.benchmarks.harness.instruments`), as a harness run does; without
+    a copy, the instruments that measure when training begins (`at_start`)
+    measure the model as it is.
+
     Args:
         model: the user's model; only read.
         copy: its copy, compiled here with `setup`'s loss and optimizer, or
@@ -108,6 +116,7 @@ def measure(model, copy, setup: dict, x, y, steps: int, batch_size: int, seed: i
         run_eagerly: train the probe without compiling its train step.
     """
     from gradzoo.benchmarks.doctor.prepare import loss_callable
+    from gradzoo.benchmarks.harness.records.codec import to_plain
 
     keras.utils.set_random_seed(seed)
     batch_size = min(batch_size, len(x))
@@ -120,47 +129,54 @@ def measure(model, copy, setup: dict, x, y, steps: int, batch_size: int, seed: i
               for g in layer_groups(subject.trainable_variables, subject)]  # fmt: skip
     init = at_weights(subject, loss_fn, x, y, order, batch_size, setup["optimizer"])
 
-    activation_probe = ActivationProbe(subject, x[probe_index])
-    activations = None
-    if activation_probe.layers:
-        activations = {"layers": activation_probe.layers, "init": activation_probe.measure(), "after": None}
-    elif model_type(subject) == "subclassed":
-        notes.append("Saturated and dead units were not measured: a subclassed model has no symbolic layer outputs to read.")
-
-    temporal_probe = None
-    if recurrent and x.dtype.kind == "f" and x.ndim == 3:
-        temporal_probe = TemporalProbe(x[probe_index], y[probe_index], loss_fn)
-    elif recurrent:
+    context = Context(through=frozenset({"layers", "time"} if recurrent else {"layers"}), probe_x=x[probe_index],
+                      probe_y=y[probe_index], loss_fn=loss_fn, first_steps=steps, stride=1)  # fmt: skip
+    instruments = [cls(context) for cls in registered() if cls.applies(context)]
+    if recurrent and not any(i.key == TEMPORAL for i in instruments):
         notes.append("The gradient through time was not measured: it needs float sequences (batch, steps, features) "
                      "as the model's input, not token ids.")  # fmt: skip
-
-    probe = None
+    probe_loss = None
     if copy is None:
-        if temporal_probe is not None:
-            temporal_probe.set_model(model)
-            temporal_probe.on_train_begin()
+        instruments = [i for i in instruments if i.at_start]
+        for instrument in instruments:
+            instrument.callback.set_model(model)
+            instrument.callback.on_train_begin()
     else:
         copy.compile(optimizer=setup["optimizer"], loss=setup["loss"], run_eagerly=run_eagerly)
-        recorder = GradientRecorder(first_steps=steps, stride=1, stop_on_nonfinite=True)
-        callbacks = [recorder] + ([temporal_probe] if temporal_probe is not None else [])
         index = order[: steps * batch_size]
-        history = copy.fit(x[index], y[index], batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
-        log = recorder.summary()
-        losses = history.history.get("loss") or [None]
-        probe = {
-            "steps": log["steps"], "norms": log["norms"], "mean": log["epoch"]["mean"][-1] if log["epoch"]["mean"] else None,
-            "global_pre": log["global_norm_pre"], "global_post": log["global_norm_post"],
-            "clip_rate": log["epoch"]["clip_rate"][-1] if log["epoch"]["clip_rate"] else None,
-            "nonfinite_step": log["nonfinite_step"], "loss": None if losses[-1] is None else float(losses[-1]),
-        }  # fmt: skip
-        if activations is not None:
-            activations["after"] = activation_probe.measure()
+        history = copy.fit(x[index], y[index], batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
+                           callbacks=[i.callback for i in instruments])  # fmt: skip
+        probe_loss = (history.history.get("loss") or [None])[-1]
+    logs = {i.key: i.log() for i in instruments}
+
+    probe = _probe(logs.get(GRADIENT_NORMS), probe_loss)
+    activations = None
+    a = logs.get(ACTIVATIONS)
+    if a is not None and a.layers:
+        activations = {"layers": [{"name": layer.name, "activation": layer.activation} for layer in a.layers],
+                       "init": a.initial, "after": a.per_epoch[-1] if a.per_epoch else None}  # fmt: skip
+    elif model_type(subject) == "subclassed":
+        notes.append("Saturated and dead units were not measured: a subclassed model has no symbolic layer outputs to read.")
     temporal = None
-    if temporal_probe is not None:
-        profiles = temporal_probe.profiles
-        after = profiles[-1] if len(profiles) > 1 else None
-        temporal = {"init": profiles[0], "after": after, "init_ratio": _profile_ratio(profiles[0]),
-                    "after_ratio": _profile_ratio(after), "edge_fraction": EDGE_FRACTION}  # fmt: skip
+    t = logs.get(TEMPORAL)
+    if t is not None and t.profiles:
+        after = t.profiles[-1] if len(t.profiles) > 1 else None
+        temporal = {"init": t.profiles[0], "after": after, "init_ratio": _profile_ratio(t.profiles[0]),
+                    "after_ratio": _profile_ratio(after), "edge_fraction": t.edge_fraction}  # fmt: skip
     if probe is not None and probe["mean"] is not None and not all(math.isfinite(v) for v in probe["mean"]):
         notes.append("Some layers' gradient norms were not finite during the probe.")
-    return Measurements(layers=layers, init=init, probe=probe, activations=activations, temporal=temporal, notes=notes)
+    others = {key: to_plain(log) for key, log in logs.items() if key not in (GRADIENT_NORMS, ACTIVATIONS, TEMPORAL)}
+    return Measurements(layers=layers, init=init, probe=probe, activations=activations, temporal=temporal, notes=notes,
+                        instruments=others)  # fmt: skip
+
+
+def _probe(log, loss) -> dict | None:
+    """The probe training's gradient norms, as `Measurements.probe` gives them."""
+    if log is None:
+        return None
+    return {
+        "steps": log.steps, "norms": log.norms, "mean": log.epoch.mean[-1] if log.epoch.mean else None,
+        "global_pre": log.global_norm_pre, "global_post": log.global_norm_post,
+        "clip_rate": log.epoch.clip_rate[-1] if log.epoch.clip_rate else None,
+        "nonfinite_step": log.nonfinite_step, "loss": None if loss is None else float(loss),
+    }  # fmt: skip

@@ -286,7 +286,7 @@ def figure_heatmap(unit: Unit, path: Path) -> tuple[Path, str] | None:
 
 
 def _activation_log(record):
-    acts = record.gradients.activations if record.gradients else None
+    acts = record.activations
     return acts if acts is not None and acts.layers and acts.per_epoch else None
 
 

@@ -7,14 +7,13 @@ sweep point and dataset; evaluation runs only):
 
 - a verdict in words per model, computed from the numbers;
 - loss and metric curves, mean over seeds with a min-max band;
-- gradient flow: per-layer gradient norm against depth at the first, middle
-  and last recorded step, on a log scale;
-- for recurrent nets with a gradient-through-time profile, that profile at
-  initialization, mid-training and the end;
-- a layer x step heatmap of gradient norms;
-- the global gradient norm before and after clipping, with the clip rate;
-- the saturated (sigmoid/tanh) or dead (ReLU) fraction of each activation
-  layer after each epoch;
+- every registered instrument's figures (`Instrument.figures`), in registry
+  order: for the built-in ones, gradient flow (per-layer gradient norm against
+  depth at the first, middle and last recorded step, on a log scale), a layer
+  x step heatmap of gradient norms, the global gradient norm before and after
+  clipping with the clip rate, the saturated (sigmoid/tanh) or dead (ReLU)
+  fraction of each activation layer after each epoch, and for recurrent nets
+  the gradient-through-time profile at initialization, mid-training and the end;
 
 for each swept group the final score and the verdict's gradient ratio against
 the swept value, and for each tuned group the tuning sensitivity (best
@@ -35,24 +34,19 @@ from gradzoo.benchmarks.analysis.formatting import finite_values, format_number,
 from gradzoo.benchmarks.analysis.tables import comparison_markdown, comparison_table, convergence_table, write_tables
 from gradzoo.benchmarks.errors import UserError
 from gradzoo.benchmarks.harness.records import RECORDS_SUBDIR, RunRecord, scan
-from gradzoo.benchmarks.reporting.figures import (
-    LOG_FLOOR,
-    names_only,
-    figure_activations,
-    figure_curves,
-    figure_global_norm,
-    figure_gradient_flow,
-    figure_heatmap,
-    figure_through_time,
-)
+from gradzoo.benchmarks.harness.instruments import figure_function, registered
+from gradzoo.benchmarks.reporting.figures import LOG_FLOOR, figure_curves, names_only
 from gradzoo.benchmarks.reporting.html import markdown_to_html
 from gradzoo.benchmarks.reporting.sweep_figures import figure_sensitivity, figure_sweep, sweep_axis, sweep_series
 from gradzoo.benchmarks.reporting.units import FigureNames, Unit, group_units, provenance_lines
 from gradzoo.benchmarks.storage import write_atomic
 
 FIGURES_SUBDIR = "figures"
-PAIR_FIGURES = (("curves", figure_curves), ("gradient_flow", figure_gradient_flow), ("through_time", figure_through_time),
-                ("heatmap", figure_heatmap), ("global_norm", figure_global_norm), ("activations", figure_activations))  # fmt: skip
+
+
+def pair_figures() -> list[tuple[str, object]]:
+    """`(kind, draw)` for each figure of a pair: the curves, then every registered instrument's figures."""
+    return [("curves", figure_curves)] + [(kind, figure_function(draw)) for i in registered() for kind, draw in i.figures]
 
 
 def _versus(unit: Unit, mitigated: str) -> str | None:
@@ -142,7 +136,7 @@ def _pair_section(unit: Unit, figures_dir: Path, drawn: list, names: FigureNames
     md += [f"- {s}" for s in (_versus(unit, m) for m in unit.models if m != unit.pair) if s]
     md += [f"- {s}" for s in (_tuning_line(unit.runs[m]) for m in unit.models) if s]
     md += [""]
-    for kind, draw in PAIR_FIGURES:
+    for kind, draw in pair_figures():
         result = draw(unit, figures_dir / names(unit.key, f"_{kind}.png"))
         if result is not None:
             drawn.append(result[0])

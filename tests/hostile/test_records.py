@@ -41,14 +41,16 @@ def _set(path: str, value):
 DAMAGES = [
     ("loss as a string", _set("history.loss", ["12345"]), "`history.loss[0]` must be a number. Received: '12345'"),
     ("loss as an object", _set("history.loss", [{"a": 1}]), "`history.loss[0]` must be a number"),
-    ("a norm as true", _set("gradients.norms.0.0", True), "`gradients.norms[0][0]` must be a number"),
+    ("a norm as true", _set("instruments.gradient_norms.norms.0.0", True), "`instruments.gradient_norms.norms[0][0]` must be a number"),
+    ("instruments as a list", _set("instruments", []), "`instruments` must be a JSON object"),
     ("accuracy 5.0", _set("summary.best_val_metric", 5.0), "`summary.best_val_metric` is 5.0, outside the range of accuracy (0 to 1)"),
     ("a curve's accuracy -1", _set("history.val_metric", [-1.0]), "`history.val_metric[0]` is -1.0, outside the range of accuracy"),
     ("steps -7", _set("summary.steps_run", -7), "`summary.steps_run` must not be negative. Received: -7"),
     ("a negative duration", _set("summary.train_s", -1.0), "`summary.train_s` must not be negative"),
     ("status weird", _set("status", "weird"), "`status` must be one of 'completed' or 'diverged'. Received: 'weird'"),
     ("created not a date", _set("created", "not a date"), "`created` must be an ISO 8601 date. Received: 'not a date'"),
-    ("a layer of an unknown kind", _set("gradients.layers.0.kind", "bogus"), "`gradients.layers[0].kind` must be one of"),
+    ("a layer of an unknown kind", _set("instruments.gradient_norms.layers.0.kind", "bogus"),
+     "`instruments.gradient_norms.layers[0].kind` must be one of"),
     ("a phase no run has", _set("config.phase", "both"), "`config.phase` must be one of 'eval' or 'tune'"),
     ("metric mode sideways", _set("dataset.metric_mode", "sideways"), "`dataset.metric_mode` must be one of"),
 ]  # fmt: skip

@@ -41,7 +41,8 @@ def few_figures(monkeypatch):
     """One kind of pair figure instead of six: naming is the same for every kind, drawing is the slow part."""
     from gradzoo.benchmarks.reporting import report
 
-    monkeypatch.setattr(report, "PAIR_FIGURES", report.PAIR_FIGURES[:1])
+    curves_only = report.pair_figures()[:1]
+    monkeypatch.setattr(report, "pair_figures", lambda: curves_only)
 
 
 def _pair(group: str, seed: int, index: int, **kw) -> list:
@@ -100,7 +101,7 @@ def test_user_text_is_never_live_markdown(tmp_path, monkeypatch, text):
 
     from gradzoo.benchmarks.reporting import report
 
-    monkeypatch.setattr(report, "PAIR_FIGURES", ())  # the text, not the figures, is under test
+    monkeypatch.setattr(report, "pair_figures", lambda: [])  # the text, not the figures, is under test
 
     out = tmp_path / "results"
     (out / "suites").mkdir(parents=True)

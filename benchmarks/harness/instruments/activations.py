@@ -81,3 +81,66 @@ class ActivationProbe:
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         return [unit_fractions(info["activation"], out) for info, out in zip(self.layers, outputs)]
+
+
+class ActivationStats(keras.callbacks.Callback):
+    """Measures the saturated or dead fractions (`ActivationProbe`) when training begins and after every epoch.
+
+    Args:
+        probe_x: a fixed batch of inputs.
+        log_dir: if given, a TensorBoard directory: each epoch's fractions are
+            written there under the tags the `GradientRecorder` uses
+            (`epoch_saturated/<layer>`, `epoch_dead/<layer>`). Defaults to `None`.
+
+    `summary()` returns `{"layers": [{"name", "activation"}...],
+    "saturation_level": ..., "per_epoch": [[fraction per layer] per epoch],
+    "initial": [fraction per layer] or None}`; `initial` is at the weights
+    training started from (a resumed run keeps the one its first process measured).
+    """
+
+    def __init__(self, probe_x, log_dir=None):
+        super().__init__()
+        self.probe_x = probe_x
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self._events = None
+        self.layers: list[dict] = []
+        self.per_epoch: list[list[float]] = []
+        self.initial: list[float] | None = None
+        self._probe = None
+
+    def on_train_begin(self, logs=None):
+        if self._probe is None:
+            self._probe = ActivationProbe(self.model, self.probe_x)
+            self.layers = list(self._probe.layers)
+        if self.initial is None and not self.per_epoch:  # a resumed run measured it in its first process
+            self.initial = self._probe.measure()
+        if self.log_dir is not None and self._events is None and self._probe.layers:
+            from gradzoo.benchmarks.harness.instruments.tensorboard import EventWriter
+
+            self._events = EventWriter(self.log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._probe.layers:
+            self.model  # noqa: B018  (on JAX, reading `model` syncs the trained weights into it)
+            self.per_epoch.append(self._probe.measure())
+            if self._events is not None:
+                from gradzoo.benchmarks.harness.instruments.tensorboard import log_activations
+
+                log_activations(self._events, epoch, self.layers, self.per_epoch[-1])
+                self._events.flush()
+
+    def on_train_end(self, logs=None):
+        if self._events is not None:
+            self._events.close()
+            self._events = None
+
+    def get_state(self) -> dict:
+        return {"per_epoch": self.per_epoch, "initial": self.initial}
+
+    def set_state(self, state: dict) -> None:
+        self.per_epoch = [list(row) for row in state["per_epoch"]]
+        self.initial = state["initial"]
+
+    def summary(self) -> dict:
+        return {"layers": list(self.layers), "saturation_level": SATURATION_LEVEL,
+                "per_epoch": [list(row) for row in self.per_epoch], "initial": self.initial}  # fmt: skip

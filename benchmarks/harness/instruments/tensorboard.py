@@ -122,9 +122,13 @@ def log_epoch(writer: EventWriter, epoch: int, layer_names, rows, epoch_row: dic
         writer.scalars(epoch, scalars)
         writer.histogram(epoch, "epoch_gradient_norm_log10", [math.log10(v) for v in epoch_row["mean"] if v and v > 0])
     if activations is not None:
-        layers, fractions = activations
-        writer.scalars(epoch, {
-            f"epoch_{'dead' if info['activation'] == 'relu' else 'saturated'}/{info['name']}": value
-            for info, value in zip(layers, fractions)
-        })  # fmt: skip
+        log_activations(writer, epoch, *activations)
     writer.flush()
+
+
+def log_activations(writer: EventWriter, epoch: int, layers, fractions) -> None:
+    """Writes one epoch's saturated (sigmoid/tanh) or dead (ReLU) fraction per activation layer (`name`, `activation`)."""
+    writer.scalars(epoch, {
+        f"epoch_{'dead' if info['activation'] == 'relu' else 'saturated'}/{info['name']}": value
+        for info, value in zip(layers, fractions)
+    })  # fmt: skip

@@ -24,11 +24,20 @@ Schema history (`schema`):
 - 1: the first harness's records: an inline dict with bare `NaN` tokens.
   They load through `migrate_v1` (the typed fields a v1 run did not know get
   their neutral values), so old result folders keep working.
-- 2: this module. (Its files became `.json.gz` without a schema change: the
-  fields are the same.)
+- 2: fixed fields for the gradient log (`gradients`, activation statistics
+  inside it) and the gradient through time (`temporal`). (Its files became
+  `.json.gz` without a schema change: the fields are the same.) They load
+  through `migrate_v2`, unchanged on disk.
+- 3: this module: every instrument's log under `instruments`, keyed by the
+  instrument's key (`gradient_norms`, `activations`, `temporal`, and any
+  registered instrument's), read as the log type its instrument registered
+  (`register_log`); `RunRecord.gradients`, `.activations` and `.temporal`
+  read the built-in ones.
 """
 
-from gradzoo.benchmarks.harness.records.config import CLIP_KEYS, PHASES, SCHEMA_VERSION, RunConfig, sweep_label
+from gradzoo.benchmarks.harness.records.config import (
+    ACTIVATIONS, CLIP_KEYS, GRADIENT_NORMS, PHASES, SCHEMA_VERSION, TEMPORAL, RunConfig, sweep_label,
+)  # fmt: skip
 from gradzoo.benchmarks.harness.records.files import (
     RECORDS_SUBDIR,
     SUFFIX,
@@ -53,16 +62,18 @@ from gradzoo.benchmarks.harness.records.schema import (
     History,
     LayerInfo,
     ModelInfo,
+    LOG_TYPES,
     RunRecord,
     Summary,
     TemporalLog,
     Trial,
     TuningInfo,
+    register_log,
 )
 
 __all__ = [
-    "CLIP_KEYS", "PHASES", "RECORDS_SUBDIR", "SUFFIX", "SCHEMA_VERSION", "ActivationLayer", "ActivationLog", "DatasetSummary", "EpochStats",
+    "ACTIVATIONS", "CLIP_KEYS", "GRADIENT_NORMS", "LOG_TYPES", "PHASES", "TEMPORAL", "RECORDS_SUBDIR", "SUFFIX", "SCHEMA_VERSION", "ActivationLayer", "ActivationLog", "DatasetSummary", "EpochStats",
     "Environment", "GradientLog", "Hardware", "History", "LayerInfo", "ModelInfo", "RunConfig", "RunRecord", "Scan",
-    "Summary", "TemporalLog", "Trial", "TuningInfo", "load_records", "read_record", "record_files", "record_path", "recorded_ids",
+    "Summary", "TemporalLog", "Trial", "TuningInfo", "load_records", "read_record", "register_log", "record_files", "record_path", "recorded_ids",
     "records_dir", "scan", "sweep_label", "write_record",
 ]

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from gradzoo.benchmarks.errors import RecordError
-from gradzoo.benchmarks.harness.records.migrate import migrate_v1
+from gradzoo.benchmarks.harness.records.migrate import migrate_v1, migrate_v2
 from gradzoo.benchmarks.harness.records.config import SCHEMA_VERSION
 from gradzoo.benchmarks.harness.records.types import METRIC_RANGE
 
@@ -17,33 +17,48 @@ def encode(record) -> dict:
     """Strict-JSON-ready data: non-finite numbers as `null`, their JSON Pointers under `nonfinite`."""
     flags: dict[str, str] = {}
     data = to_plain(record)
-    for key in _MEASURED_IN_FLOAT32:
-        if data.get(key) is not None:
-            data[key] = _as_float32(data[key])
+    data["instruments"] = {key: _as_float32(log) for key, log in (data.get("instruments") or {}).items()}
     data = _encode_nonfinite(data, "", flags)
     data["nonfinite"] = flags
     return data
 
 
-def decode(cls, data, where: str):
-    """An instance of `cls` (the record type) from JSON data, migrating older schemas."""
+def decode(cls, data, where: str, log_types: dict):
+    """An instance of `cls` (the record type) from JSON data, migrating older schemas.
+
+    `log_types` maps an instrument key to the dataclass its log is built as
+    (`schema.LOG_TYPES`); a log of another key is kept as plain JSON.
+    """
     if not isinstance(data, dict):
         raise RecordError(f"{where} is not a JSON object.")
     schema = data.get("schema")
     if schema == 1:
-        data = migrate_v1(data, where)
-    elif schema != SCHEMA_VERSION:
+        data = migrate_v2(migrate_v1(data, where), where)
+    elif schema not in (2, SCHEMA_VERSION) or isinstance(schema, bool):
         newer = isinstance(schema, int) and not isinstance(schema, bool) and schema > SCHEMA_VERSION
         raise RecordError(
-            f"{where} has schema {schema!r}; this gradzoo reads schemas 1 and {SCHEMA_VERSION}"
+            f"{where} has schema {schema!r}; this gradzoo reads schemas 1 to {SCHEMA_VERSION}"
             + ("; upgrade gradzoo to read it." if newer else ".")
         )
     else:
+        # The `nonfinite` pointers name the places of the schema they were written in: restored first.
         data = _decode_nonfinite(dict(data), data.get("nonfinite") or {}, where)
+        if schema == 2:
+            data = migrate_v2(data, where)
     data.pop("nonfinite", None)
+    data["instruments"] = _build_logs(data.get("instruments"), log_types, where)
     record = build(cls, data, where)
     check_domain(record, where)
     return record
+
+
+def _build_logs(data, log_types: dict, where: str) -> dict:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RecordError(f"{where}: `instruments` must be a JSON object.")
+    return {key: build(log_types[key], log, where, f"instruments.{key}") if key in log_types else log
+            for key, log in data.items()}  # fmt: skip
 
 
 def check_domain(record, where: str) -> None:
@@ -73,14 +88,14 @@ def check_domain(record, where: str) -> None:
                 raise RecordError(f"{where}: `{at}` is {value!r}, outside the range of {metric} ({low:g} to {high:g}).")
 
 
-# The gradient log and the gradient through time are float32 arithmetic on the device: written with the
+# Every instrument's log (gradient norms, activation fractions, the gradient through time) is float32
+# arithmetic on the device: written with the
 # shortest decimal that reads back as the same float32 (`0.1`, not `0.10000000149011612`), they lose
 # nothing and take half the characters. The per-step arrays, two thirds of a compressed record, feed only
 # the step-resolved figures (log-scale heatmaps and norm curves): they keep 4 significant digits, a
 # relative error below 1e-4 that no figure can show. What tables, verdicts and claims read keeps the
 # precision it was measured in: the per-epoch min/mean/max at float32, the curves and summary as Keras
 # logged them (float64 text).
-_MEASURED_IN_FLOAT32 = ("gradients", "temporal")
 _PER_STEP = ("norms", "global_norm_pre", "global_norm_post")
 PER_STEP_DIGITS = 4
 

@@ -43,7 +43,7 @@ def compact(out_dir) -> tuple[int, list[str]]:
 
 
 def _without_logs(record):
-    return dataclasses.replace(record, gradients=None, temporal=None)
+    return dataclasses.replace(record, instruments={})
 
 
 def main(argv=None) -> int:

@@ -8,9 +8,13 @@ import json
 
 from gradzoo.benchmarks.harness.records.types import Bool, Count, Int, Phase, Str
 
-SCHEMA_VERSION = 2  # of the record format: see benchmarks.harness.records
+SCHEMA_VERSION = 3  # of the record format: see benchmarks.harness.records
 PHASES = ("eval", "tune")
 CLIP_KEYS = ("clipnorm", "global_clipnorm", "clipvalue")
+# The record keys of the built-in instruments' logs (`RunRecord.instruments`, schema 3 on).
+GRADIENT_NORMS = "gradient_norms"
+ACTIVATIONS = "activations"
+TEMPORAL = "temporal"
 
 
 @dataclasses.dataclass(frozen=True)

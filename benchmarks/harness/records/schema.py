@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
-from gradzoo.benchmarks.harness.records.config import CLIP_KEYS, SCHEMA_VERSION, RunConfig, short_number
+from gradzoo.benchmarks.harness.records.config import (
+    ACTIVATIONS, CLIP_KEYS, GRADIENT_NORMS, SCHEMA_VERSION, TEMPORAL, RunConfig, short_number,
+)  # fmt: skip
 from gradzoo.benchmarks.harness.records.types import Bool, Count, Int, LayerKind, MetricMode, Num, Seconds, Status, Str
 
 
@@ -160,11 +163,16 @@ class ActivationLayer:
 
 @dataclasses.dataclass(frozen=True)
 class ActivationLog:
-    """Per epoch and activation layer: the saturated (sigmoid/tanh) or dead (ReLU) fraction."""
+    """Per epoch and activation layer: the saturated (sigmoid/tanh) or dead (ReLU) fraction.
+
+    `initial` is the same at the weights training started from (`None` in
+    records written before it was measured, and for a resumed run's first process).
+    """
 
     layers: list[ActivationLayer]
     saturation_level: Num
     per_epoch: list[list[Num | None]]
+    initial: list[Num | None] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,7 +188,6 @@ class GradientLog:
     global_norm_post: list[Num | None]
     clipped: list[Bool | None]
     epoch: EpochStats
-    activations: ActivationLog
     nonfinite_step: Count | None
     steps_seen: Count
     overflow_steps: Count = 0
@@ -191,6 +198,31 @@ class GradientLog:
         """Indices of weight layers (normalization layers left out)."""
         return [i for i, layer in enumerate(self.layers) if layer.kind == "weight"]
 
+    def first_last_ratio(self, epoch: int = 0) -> float | None:
+        """First/last weight-layer mean gradient norm in one epoch (0 = first; -1 = last)."""
+        means = self.epoch.mean
+        if not means:
+            return None
+        row = means[min(epoch, len(means) - 1) if epoch >= 0 else len(means) + epoch]
+        weights = self.weight_columns
+        if len(weights) < 2:
+            return None
+        first, last = row[weights[0]], row[weights[-1]]
+        if first is None or last is None or not (math.isfinite(first) and math.isfinite(last)) or last <= 0:
+            return None
+        return first / last
+
+    @property
+    def peak_global_norm(self) -> float | None:
+        """The largest finite raw global gradient norm (before clipping) of any step."""
+        return max(_finite(self.epoch.global_pre_max), default=None)
+
+    @property
+    def clip_rate(self) -> float | None:
+        """The fraction of steps whose update clipping shrank (mean over epochs)."""
+        rates = _finite(self.epoch.clip_rate)
+        return sum(rates) / len(rates) if rates else None
+
 
 @dataclasses.dataclass(frozen=True)
 class TemporalLog:
@@ -200,6 +232,11 @@ class TemporalLog:
     profiles: list[list[Num | None]]
     early_late_ratio: list[Num | None]
     edge_fraction: Num
+
+    @property
+    def final_ratio(self) -> float | None:
+        """The early/late ratio at the end of training."""
+        return self.early_late_ratio[-1] if self.early_late_ratio else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,8 +290,9 @@ class RunRecord:
     diverged_step: Count | None
     history: History
     summary: Summary
-    gradients: GradientLog | None = None
-    temporal: TemporalLog | None = None
+    # Each instrument's typed log under its key (`gradzoo.benchmarks.harness.instruments`), only for
+    # the instruments that measured the run; `LOG_TYPES` says which type each key is read as.
+    instruments: dict[Str, Any] = dataclasses.field(default_factory=dict)
     tuning: TuningInfo | None = None
     schema: Int = SCHEMA_VERSION
 
@@ -287,27 +325,30 @@ class RunRecord:
     def reached_target(self) -> bool:
         return self.summary.steps_to_target is not None
 
+    # --- the built-in instruments' logs, typed ----------------------------------------
+    @property
+    def gradients(self) -> GradientLog | None:
+        """The per-layer gradient norms (instrument `gradient_norms`), if recorded."""
+        return self.instruments.get(GRADIENT_NORMS)
+
+    @property
+    def activations(self) -> ActivationLog | None:
+        """The saturated and dead unit fractions (instrument `activations`), if measured."""
+        return self.instruments.get(ACTIVATIONS)
+
+    @property
+    def temporal(self) -> TemporalLog | None:
+        """The gradient through time (instrument `temporal`), if measured."""
+        return self.instruments.get(TEMPORAL)
+
     def first_last_ratio(self, epoch: int = 0) -> float | None:
         """First/last weight-layer mean gradient norm in one epoch (0 = first; -1 = last)."""
-        g = self.gradients
-        if g is None or not g.epoch.mean:
-            return None
-        means = g.epoch.mean
-        row = means[min(epoch, len(means) - 1) if epoch >= 0 else len(means) + epoch]
-        weights = g.weight_columns
-        if len(weights) < 2:
-            return None
-        first, last = row[weights[0]], row[weights[-1]]
-        if first is None or last is None or not (math.isfinite(first) and math.isfinite(last)) or last <= 0:
-            return None
-        return first / last
+        return self.gradients.first_last_ratio(epoch) if self.gradients is not None else None
 
     @property
     def temporal_ratio(self) -> float | None:
         """Early/late gradient-through-time ratio at the end of training, if measured."""
-        if self.temporal is None or not self.temporal.early_late_ratio:
-            return None
-        return self.temporal.early_late_ratio[-1]
+        return self.temporal.final_ratio if self.temporal is not None else None
 
     @property
     def verdict_ratio(self) -> float | None:
@@ -318,17 +359,12 @@ class RunRecord:
     @property
     def peak_global_norm(self) -> float | None:
         """The largest finite raw global gradient norm (before clipping) of any step."""
-        if self.gradients is None:
-            return None
-        return max(_finite(self.gradients.epoch.global_pre_max), default=None)
+        return self.gradients.peak_global_norm if self.gradients is not None else None
 
     @property
     def clip_rate(self) -> float | None:
         """The fraction of steps whose update clipping shrank (mean over epochs)."""
-        if self.gradients is None:
-            return None
-        rates = _finite(self.gradients.epoch.clip_rate)
-        return sum(rates) / len(rates) if rates else None
+        return self.gradients.clip_rate if self.gradients is not None else None
 
     @property
     def clipping(self) -> str | None:
@@ -351,7 +387,27 @@ class RunRecord:
         """
         from gradzoo.benchmarks.harness.records.codec import decode
 
-        return decode(cls, data, where)
+        return decode(cls, data, where, LOG_TYPES)
+
+
+# The log type of each instrument key. The built-in instruments' are here from the start, so any process
+# (a report, the doctor's evidence) reads them typed without importing the instruments;
+# `instruments.register_instrument` adds the others'. A log whose key no instrument of this process
+# registered (a plugin's) stays the plain JSON it was written as: the record still loads and writes
+# back the same, and no table or figure reads it.
+LOG_TYPES: dict[str, type] = {GRADIENT_NORMS: GradientLog, ACTIVATIONS: ActivationLog, TEMPORAL: TemporalLog}
+
+
+def register_log(key: str, log_type: type) -> None:
+    """Declares the dataclass that `RunRecord.instruments[key]` is read as.
+
+    Raises:
+        ValueError: `key` already has another log type.
+    """
+    known = LOG_TYPES.get(key)
+    if known is not None and known is not log_type:
+        raise ValueError(f"Instrument key {key!r} already has the log type {known.__name__}. Received: {log_type.__name__}.")
+    LOG_TYPES[key] = log_type
 
 
 def _finite(values) -> list:

@@ -2,7 +2,7 @@
 
 After every epoch the runner saves, in `OUT/checkpoints/<run_id>/`, the model's
 weights with its optimizer state (Keras `save_weights`) and the state of the
-harness's callbacks (curves, gradient log, gradient through time) as JSON. The
+harness's callbacks (the curves, and each instrument's state by its key) as JSON. The
 JSON file is written last and names the weights file, so it is the commit
 point: a kill during a save leaves the previous checkpoint whole. The data
 order of an epoch depends only on `(seed, epoch)` (see

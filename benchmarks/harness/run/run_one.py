@@ -1,7 +1,8 @@
 """One run -> one record.
 
 `run_one(spec)` builds the zoo model, loads the dataset, trains with one
-`model.fit` and the gradient recorder, and returns the run's `RunRecord`.
+`model.fit` and every registered instrument that applies to it
+(`gradzoo.benchmarks.harness.instruments`), and returns the run's `RunRecord`.
 Given a checkpoint directory it saves the run's state after every epoch and,
 when a checkpoint of the same run is there, resumes at the epoch it had
 reached (see `gradzoo.benchmarks.harness.run.checkpoints`).
@@ -18,15 +19,7 @@ import warnings
 from gradzoo.benchmarks.errors import UserError
 from gradzoo.benchmarks.harness.run.callbacks import Convergence, DataOrder, as_float
 from gradzoo.benchmarks.harness.run.devices import batch_problem, check_devices, clipping_problem, distribution_scope, share_batch_statistics
-from gradzoo.benchmarks.harness.records import (
-    DatasetSummary,
-    GradientLog,
-    History,
-    ModelInfo,
-    RunRecord,
-    Summary,
-    TemporalLog,
-)
+from gradzoo.benchmarks.harness.records import GRADIENT_NORMS, DatasetSummary, History, ModelInfo, RunRecord, Summary
 from gradzoo.benchmarks.harness.records.codec import build
 from gradzoo.benchmarks.harness.plan.spec import RunSpec, build_for_dataset, optimizer_settings
 
@@ -131,8 +124,7 @@ def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, exe
     from gradzoo.benchmarks.datasets.batches import EpochBatches
     from gradzoo.benchmarks.harness.run.checkpoints import EpochCheckpoint, RunCheckpoint
     from gradzoo.benchmarks.harness.run.environment import environment
-    from gradzoo.benchmarks.harness.instruments.recorder import GradientRecorder
-    from gradzoo.benchmarks.harness.instruments.temporal import TemporalProbe
+    from gradzoo.benchmarks.harness.instruments import Context, registered
 
     model = build_for_dataset(spec.model, dataset, spec.model_overrides)
     share_batch_statistics(model, spec.devices)
@@ -148,19 +140,18 @@ def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, exe
     callbacks = [DataOrder(train), convergence,
                  keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: progress("epoch", e))]  # fmt: skip
     stateful = {"convergence": convergence}
-    recorder = temporal = None
-    if spec.record_gradients:
-        recorder = GradientRecorder(
-            first_steps=spec.grad_first_steps, stride=spec.grad_stride, probe_x=probe[0] if probe else None,
-            log_dir=None if tensorboard_dir is None else f"{tensorboard_dir}/{spec.run_id}",
+    instruments = []
+    if spec.record_gradients:  # `--no-gradients` runs no instrument
+        context = Context(
+            through=zoo.measured_through(spec.model), probe_x=probe[0] if probe else None,
+            probe_y=probe[1] if probe else None, loss_fn=dataset.make_loss(), first_steps=spec.grad_first_steps,
+            stride=spec.grad_stride, log_dir=None if tensorboard_dir is None else f"{tensorboard_dir}/{spec.run_id}",
         )
-        callbacks.insert(0, recorder)
-        stateful["recorder"] = recorder
-        # For recurrent nets the gradient vanishes through time, not through layers.
-        if probe is not None and "time" in zoo.measured_through(spec.model) and dataset.input_dtype == "float32":
-            temporal = TemporalProbe(probe[0], probe[1], dataset.make_loss())
-            callbacks.append(temporal)
-            stateful["temporal"] = temporal
+        instruments = [cls(context) for cls in registered() if cls.applies(context)]
+        # First, in registry order: the gradient recorder takes its statistics out of each step's logs
+        # before the other callbacks read them.
+        callbacks[:0] = [instrument.callback for instrument in instruments]
+        stateful.update({instrument.key: instrument for instrument in instruments})
 
     initial_epoch, resumed_at = 0, None
     checkpoint = RunCheckpoint(checkpoint_dir, spec.run_id) if checkpoint_dir is not None else None
@@ -181,9 +172,13 @@ def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, exe
                 raise _UnfitCheckpoint(checkpoint, f"its weights do not fit the model: {reason}") from None
             for w in caught:  # a checkpoint that loaded: its warnings are the user's to see
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            missing = [name for name in stateful if name not in state["callbacks"]]
+            if missing:
+                # Written by another gradzoo, or with other instruments registered: resuming would
+                # leave the first epochs out of these logs.
+                raise _UnfitCheckpoint(checkpoint, f"it holds no state for {', '.join(missing)}")
             for name, callback in stateful.items():
-                if name in state["callbacks"]:
-                    callback.set_state(state["callbacks"][name])
+                callback.set_state(state["callbacks"][name])
             initial_epoch = resumed_at = int(state["epoch"])
             progress("resumed", resumed_at)
         callbacks.append(EpochCheckpoint(checkpoint, stateful, should_save=lambda: convergence.diverged_step is None))
@@ -196,10 +191,11 @@ def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, exe
               validation_batch_size=spec.batch_size, callbacks=callbacks, shuffle=False, verbose=0)  # fmt: skip
     fit_s = time.perf_counter() - t_fit
 
-    grads = recorder.summary() if recorder is not None else None
+    logs = {instrument.key: instrument.log() for instrument in instruments}
+    grads = logs.get(GRADIENT_NORMS)
     diverged_step = convergence.diverged_step
-    if grads is not None and grads["nonfinite_step"] is not None:
-        diverged_step = grads["nonfinite_step"] if diverged_step is None else min(diverged_step, grads["nonfinite_step"])
+    if grads is not None and grads.nonfinite_step is not None:
+        diverged_step = grads.nonfinite_step if diverged_step is None else min(diverged_step, grads.nonfinite_step)
     diverged = diverged_step is not None
 
     test = {}
@@ -233,7 +229,7 @@ def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, exe
         samples_per_s=(dataset.num_examples("train") * epochs_run / train_s) if train_s > 0 else None,
         num_params=int(model.count_params()),
         resumed_at_epoch=resumed_at,
-        overflow_steps=grads["overflow_steps"] if grads else 0,
+        overflow_steps=grads.overflow_steps if grads is not None else 0,
     )
     from gradzoo.benchmarks.harness.records.migrate import architecture_and_pair
 
@@ -250,7 +246,6 @@ def _train(spec, dataset, settings, progress, save_model_to, checkpoint_dir, exe
         diverged_step=diverged_step,
         history=History(**h),
         summary=summary,
-        gradients=build(GradientLog, grads, "gradients") if grads is not None else None,
-        temporal=build(TemporalLog, temporal.summary(), "temporal") if temporal is not None else None,
+        instruments=logs,
         tuning=spec.tuning,
     )

@@ -88,6 +88,12 @@ def test_gradzoo_run_writes_one_event_directory_per_run(tmp_path, capsys):
             values = [v for _, v in _series(acc, f"epoch_gradient_norm/{layer.name}")]
             assert all(_close(v, row[j]) for v, row in zip(values, g.epoch.mean)) and len(values) == 2
         assert [step for step, _ in _series(acc, "global_norm/before_clipping")] == g.steps
+        # The activations instrument writes its fractions beside the recorder's norms, under the recorder's tags.
+        a = r.activations
+        assert a.layers, "the sigmoid and ReLU MLPs have activation layers"
+        for j, info in enumerate(a.layers):
+            tag = f"epoch_{'dead' if info.activation == 'relu' else 'saturated'}/{info.name}"
+            assert [v for _, v in _series(acc, tag)] == pytest.approx([row[j] for row in a.per_epoch])
 
 
 def test_tensorboard_with_no_gradients_is_refused_before_anything_runs(tmp_path, capsys):

@@ -34,20 +34,22 @@ V1 = DATA / "v1" / "a9e2178a58038cfa.json"  # a schema-1 record of the first ref
 
 def test_a_diverged_record_is_strict_json_and_round_trips(tmp_path):
     record = make_record(diverged_step=3)
+    gradients = replace(record.gradients, norms=[[float("nan"), float("inf"), 1.0]])
     record = replace(record, history=replace(record.history, loss=[float("inf")], val_metric=[None]),
-                     gradients=replace(record.gradients, norms=[[float("nan"), float("inf"), 1.0]]))  # fmt: skip
+                     instruments={**record.instruments, "gradient_norms": gradients})  # fmt: skip
     path = write_record(tmp_path, record)
     assert path.name == f"{record.run_id}.json.gz"
     text = record_text(path)
     json.loads(text, parse_constant=lambda token: pytest.fail(f"non-strict token {token}"))  # jq and JS read it
     data = json.loads(text)
-    assert data["nonfinite"] == {"/history/loss/0": "inf", "/gradients/norms/0/0": "nan", "/gradients/norms/0/1": "inf"}
+    assert data["nonfinite"] == {"/history/loss/0": "inf", "/instruments/gradient_norms/norms/0/0": "nan",
+                                 "/instruments/gradient_norms/norms/0/1": "inf"}
     assert data["history"]["loss"] == [None] and data["schema"] == SCHEMA_VERSION
     back = read_record(path)
     assert back.history.loss == [float("inf")] and back.history.val_metric == [None]
     assert math.isnan(back.gradients.norms[0][0]) and back.gradients.norms[0][1:] == [float("inf"), 1.0]
     assert back.diverged and back.status == "diverged"
-    assert replace(back, gradients=None) == replace(record, gradients=None)
+    assert replace(back, instruments={}) == replace(record, instruments={})
 
 
 def test_schema_1_records_load_through_the_migration():
@@ -73,7 +75,7 @@ def test_v1_nan_tokens_are_read(tmp_path):
 @pytest.mark.parametrize("damage, reason", [
     (lambda text: text[: len(text) // 2], "is not valid JSON (truncated or corrupted"),
     (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "summary"}), "lacks the field `summary`"),
-    (lambda text: json.dumps({**json.loads(text), "schema": 99}), "has schema 99; this gradzoo reads schemas 1 and 2; upgrade"),
+    (lambda text: json.dumps({**json.loads(text), "schema": 99}), "has schema 99; this gradzoo reads schemas 1 to 3; upgrade"),
     (lambda text: text.replace('"epochs_run":', '"epochs_run":"x","old":'), "`summary.epochs_run` must be an integer"),
     (lambda text: "[1, 2]", "is not a JSON object"),
 ])  # fmt: skip
