@@ -108,6 +108,12 @@ def test_the_derived_manifests_are_read_through_their_types():
                 key = node.slice.value
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
                 key = getattr(node.args[0], "value", None)
-            if key in fields:
+            if key in fields and ast.unparse(node) not in NOT_MANIFESTS:
                 offenders.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
     assert not offenders, offenders
+
+
+# Reads of the same field names on what is not a manifest, each with why.
+NOT_MANIFESTS = {
+    "d.anatomy.get('fixes', ())": "a Diagnosis's anatomy: the doctor's reading of the user's model (Anatomy.to_dict())",
+}

@@ -17,6 +17,7 @@ import gzip
 
 from pathlib import Path
 
+from gradzoo.benchmarks.analysis.fixes import fixes_of
 from gradzoo.benchmarks.analysis import verdicts
 from gradzoo.benchmarks.analysis.formatting import format_mean_std, format_number, md_cell, md_code, md_escape
 from gradzoo.benchmarks.harness.instruments import registered
@@ -132,7 +133,7 @@ def comparison_table(convergence):
                 mit = runs[runs.model == mitigated]
                 row = {
                     "suite": suite, "group": group, "sweep": sweep, "dataset": dataset,
-                    "baseline": baseline, "mitigated": mitigated,
+                    "baseline": baseline, "mitigated": mitigated, "fixes": " + ".join(fixes_of(mit.registry_model.iloc[0])),
                     "metric_name": base.metric_name.iloc[0], "metric_mode": base.metric_mode.iloc[0],
                     "chance": base.chance.iloc[0], "target": base.target.iloc[0],
                     "seeds": int(min(len(base), len(mit))),
@@ -157,7 +158,7 @@ def comparison_table(convergence):
 
 def comparison_markdown(comparison) -> str:
     """The comparison as a Markdown table (mean ± std over seeds)."""
-    header = ["suite", "group", "sweep", "dataset", "metric", "baseline", "mitigated", "seeds",
+    header = ["suite", "group", "sweep", "dataset", "metric", "baseline", "mitigated", "fix", "seeds",
               "best val (baseline)", "best val (mitigated)", "diff", "reached target",
               *(title for i in registered() for title in i.compared.values()), "verdicts", "tuned over", "optimizer"]  # fmt: skip
     measured = [col for i in registered() for col in i.compared]
@@ -169,7 +170,8 @@ def comparison_markdown(comparison) -> str:
                  else f"baseline: {md_escape(r.baseline_tuning)}; mitigated: {md_escape(r.mitigated_tuning)}")  # fmt: skip
         cells = [
             md_escape(r.suite), md_escape(r.group), md_escape(r.sweep or "–"), md_escape(r.dataset), metric,
-            md_code(r.baseline), md_code(r.mitigated), str(r.seeds),
+            md_code(r.baseline), md_code(r.mitigated), " + ".join(map(md_code, r.fixes.split(" + "))) if r.fixes else "–",
+            str(r.seeds),
             format_mean_std(r.baseline_best_val_metric_mean, r.baseline_best_val_metric_std),
             format_mean_std(r.mitigated_best_val_metric_mean, r.mitigated_best_val_metric_std),
             format_number(r.best_val_metric_diff),

@@ -29,6 +29,7 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+from gradzoo.benchmarks.analysis.fixes import fixes_in_words
 from gradzoo.benchmarks.analysis import verdicts
 from gradzoo.benchmarks.analysis.formatting import finite_values, format_number, md_cell, md_code, md_escape
 from gradzoo.benchmarks.analysis.tables import comparison_markdown, comparison_table, convergence_table, write_tables
@@ -61,8 +62,9 @@ def _versus(unit: Unit, mitigated: str) -> str | None:
         return None
     b, m = statistics.mean(b), statistics.mean(m)
     how = "the same" if m == b else f"{'better' if d.is_better(m, b) else 'worse'} by {format_number(abs(m - b))}"
+    fix = fixes_in_words(mit[0].config.model)
     return (f"{md_code(mitigated)} against {md_code(unit.pair)}: best val {md_escape(d.metric)} {format_number(m)} vs {format_number(b)} "
-            f"({d.better} is better): {how}.")  # fmt: skip
+            f"({d.better} is better): {how}." + (f" Its fix, as the zoo declares it: {md_escape(fix)}." if fix else ""))  # fmt: skip
 
 
 def _tuning_line(runs: list[RunRecord]) -> str | None:
