@@ -150,7 +150,7 @@ def test_a_record_gradzoo_cannot_read_is_moved_aside_never_overwritten(tmp_path,
     (record,) = records_mod.load_records(out)
     path = records_mod.record_path(out, record.run_id)
     if damage == "newer schema":
-        _rewrite(path, lambda data: data.update(schema=3))
+        _rewrite(path, lambda data: data.update(schema=records_mod.SCHEMA_VERSION + 1))
     else:
         path.write_bytes(path.read_bytes()[:100])
     original = path.read_bytes()

@@ -35,7 +35,7 @@ def test_the_manuals_example_is_what_the_script_prints():
     done = subprocess.run([sys.executable, "-m", "gradzoo.benchmarks.doctor.example", "--print"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    regenerate = f"run `python -m gradzoo.benchmarks.doctor.example` to regenerate the doctor example in {TARGET}"
+    regenerate = f"run `python -m gradzoo.benchmarks.doctor.example` to regenerate the doctor example in {EXAMPLE.file}"
     (words, numbers), (readme_words, readme_numbers) = _words_and_numbers(done.stdout), _words_and_numbers(block)
     assert words == readme_words, regenerate
     assert numbers == pytest.approx(readme_numbers, rel=NUMBER_REL, abs=0.02), regenerate

@@ -9,6 +9,7 @@ from helpers import make_record
 from gradzoo import zoo
 from gradzoo.benchmarks.doctor import diagnose
 from gradzoo.benchmarks.doctor.anatomy import anatomy
+from gradzoo.benchmarks.doctor.evidence_types import Evidence, EvidenceFix
 from gradzoo.benchmarks.doctor.evidence import FIXES, evidence_text, pair_entries
 from gradzoo.zoo import registry
 
@@ -29,11 +30,11 @@ def test_a_pair_with_unguessable_names_is_evidence_and_advice_from_its_declarati
     records = [make_record("alpha", "baseline", 1e-12, best=0.1, seed=s) for s in (0, 1)] + [
         make_record("omega", "mitigated", 0.4, best=0.55, seed=s, baseline="alpha") for s in (0, 1)]  # fmt: skip
     entries, skipped = pair_entries(records)
-    assert skipped == [] and [e["fix"] for e in entries] == ["residual"]
+    assert skipped == [] and [e.fix for e in entries] == ["residual"]
     e = entries[0]
-    assert (e["baseline"]["model"], e["mitigated"]["model"], e["seeds"]) == ("alpha", "omega", 2)
-    assert e["baseline"]["verdict"] == "vanishing" and e["mitigated"]["verdict"] == "healthy"
-    evidence = {"fixes": {"residual": {"title": FIXES["residual"], "pairs": entries}}}
+    assert (e.baseline.model, e.mitigated.model, e.seeds) == ("alpha", "omega", 2)
+    assert e.baseline.verdict == "vanishing" and e.mitigated.verdict == "healthy"
+    evidence = Evidence(fixes={"residual": EvidenceFix(title=FIXES["residual"], pairs=entries)})
     evidence_text(evidence)  # strict JSON, as shipped
 
     keras.utils.set_random_seed(0)

@@ -105,12 +105,12 @@ class WeightNorms(Instrument):
                 for e, row in enumerate(log.per_epoch, start=1) for name, v in zip(log.layers, row)]  # fmt: skip
 
 
-register_instrument(WeightNorms)  # the one line that adds a measurement to gradzoo
-
-
 @pytest.fixture(scope="module", autouse=True)
-def _leave_the_registry_as_found():
-    # The registry is the process's: later test modules get the built-in instruments only.
+def _registered():
+    # In a user's module this is one line at import. Here it is done while this module's tests run: pytest
+    # imports every test module before running any, and the registry is the process's, so an import-time
+    # registration would reach every other test module (a resume would then discard checkpoints without it).
+    register_instrument(WeightNorms)  # the one line that adds a measurement to gradzoo
     yield
     unregister_instrument(WeightNorms.key)
 
