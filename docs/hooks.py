@@ -5,7 +5,7 @@ The repository keeps `zoo/` and `benchmarks/` beside `gradzoo/`; an installed wh
 (setup.py's `package_dir`), and a checkout joins them at import time (`gradzoo/__init__.py` extends its
 `__path__`). Griffe's static analysis runs no code, so it sees a `gradzoo` package without them, and its
 dynamic inspection does not help either (it skips a submodule that has a file, expecting to find it on disk
-under gradzoo/). So `on_config` lays out the wheel's tree before any page is rendered
+under gradzoo/). So this module lays out the wheel's tree when MkDocs loads it, before any page is rendered
 (`build/api-src/gradzoo/`: a copy of `__init__.py`, links to `zoo/` and `benchmarks/`) and mkdocs.yml points
 mkdocstrings there: the API pages document the code under the names users import, from the source alone,
 without importing Keras.
@@ -21,14 +21,8 @@ from pathlib import Path
 FOLDERS = ("zoo", "benchmarks")  # as in setup.py
 
 
-def on_config(config):
-    root = Path(config.config_file_path).resolve().parent
-    # The CLI reference imports this checkout's gradzoo, not whichever one is installed (an editable install
-    # points at the checkout it was made from, and `mkdocs` does not put the working directory on sys.path).
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    # Snippets resolve against the working directory; the included results/speed/ files are the repository's.
-    config["mdx_configs"].setdefault("pymdownx.snippets", {})["base_path"] = [str(root)]
+def lay_out_api_tree(root: Path) -> None:
+    """`root/build/api-src/gradzoo/`: a copy of `gradzoo/__init__.py` and links to `zoo/` and `benchmarks/`."""
     tree = root / "build" / "api-src" / "gradzoo"
     tree.mkdir(parents=True, exist_ok=True)
     # A copy, not a link: griffe resolves a linked `__init__.py` to gradzoo/ and looks for submodules there.
@@ -40,6 +34,22 @@ def on_config(config):
         if link.is_symlink() or link.exists():
             link.unlink()
         os.symlink(os.path.relpath(target, tree), link)
+
+
+# Laid out when MkDocs loads this module, while it reads mkdocs.yml: mkdocstrings drops a `paths` entry that
+# does not exist when it sets up its handler, which on a fresh clone came before this module's `on_config`.
+lay_out_api_tree(Path(__file__).resolve().parent.parent)
+
+
+def on_config(config):
+    root = Path(config.config_file_path).resolve().parent
+    # The CLI reference imports this checkout's gradzoo, not whichever one is installed (an editable install
+    # points at the checkout it was made from, and `mkdocs` does not put the working directory on sys.path).
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    # Snippets resolve against the working directory; the included results/speed/ files are the repository's.
+    config["mdx_configs"].setdefault("pymdownx.snippets", {})["base_path"] = [str(root)]
+    lay_out_api_tree(root)  # the same tree, should mkdocs.yml sit elsewhere than beside docs/
     return config
 
 
