@@ -32,6 +32,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from gradzoo.benchmarks.analysis.fixes import fixes_of
 from gradzoo.benchmarks.analysis.verdicts import verdict
 from gradzoo.benchmarks.doctor.evidence_types import Evidence, EvidenceFix, EvidencePair, EvidenceSide
 from gradzoo.benchmarks.harness.records import CLIP_KEYS, RunRecord, load_records
@@ -55,16 +56,6 @@ REMEDIES = (
 FIXES = {key: title for key, title, _ in REMEDIES}
 
 
-def declared_fixes(record: RunRecord) -> frozenset[str] | None:
-    """The zoo fixes a record's model declares, or `None` when the model is no longer registered."""
-    from gradzoo import zoo
-
-    try:
-        return frozenset(zoo.get_spec(record.model.name).fixes)
-    except ValueError:
-        return None
-
-
 def remedy_of(fixes) -> str | None:
     """The key in `FIXES` of a set of declared zoo fixes, or `None` if none matches."""
     return next((key for key, _, needs in REMEDIES if needs <= set(fixes)), None)
@@ -76,7 +67,7 @@ def classify(baseline: RunRecord, mitigated: RunRecord) -> str | None:
     It reads the fixes the mitigated model declares in the zoo; a clipping pair
     counts only when the records show the mitigated run clipped and the baseline not.
     """
-    fixes = declared_fixes(mitigated)
+    fixes = fixes_of(mitigated.model.name)  # none for a model this install does not register
     key = remedy_of(fixes) if fixes else None
     if key == "clipping" and not (mitigated.clipping and not baseline.clipping):
         return None
